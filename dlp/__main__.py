@@ -1,0 +1,5 @@
+"""`python -m dlp` runs the `dlp` command."""
+
+from dlp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of `dlp`: each module defines `register(subparsers)`."""

@@ -1,0 +1,135 @@
+"""The core every channel shares: scan(item) = decide(detect(extract(item))).
+
+Pure apart from reading the item: channels (SMTP, HTTP, CLI) carry out the verdict.
+A `Scanner` is built once per process (or worker) from the settings and reused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlp.config import Settings
+from dlp.detect import Engine
+from dlp.errors import ConfigError
+from dlp.extract import extract
+from dlp.keys import load_or_create_key
+from dlp.model import (
+    Evidence,
+    Finding,
+    Item,
+    Limits,
+    PartInfo,
+    ScanContext,
+    ScanResult,
+    new_id,
+)
+from dlp.policy import PolicySet
+
+__all__ = ["Scanner", "builtin_folder", "hash_key_path", "policy_folders"]
+
+TIME_FLAG = "limit:time"
+
+
+def builtin_folder(name: str) -> Path:
+    """Where the shipped `detectors/` or `policies/` folder is: inside the installed
+    package (wheel, container) or at the top of a source checkout."""
+    packaged = Path(__file__).parent / "builtin" / name
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / name
+
+
+def hash_key_path(state_dir: Path) -> Path:
+    """The key file for finding hashes under the state folder."""
+    return state_dir / "keys" / "finding-hash.key"
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """A compiled engine, a policy set and extraction limits, ready to scan items."""
+
+    engine: Engine
+    policies: PolicySet
+    limits: Limits = Limits()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, policies: PolicySet | None = None) -> Scanner:
+        """Build the scanner an installation runs: built-in plus configured detectors,
+        the configured policy folders, the configured limits and the installation's key."""
+        key = load_or_create_key(hash_key_path(settings.state_dir))
+        engine = Engine.from_folders(_with_builtin("detectors", settings.detectors), hash_key=key)
+        if policies is None:
+            policies = PolicySet.load(policy_folders(settings), internal_domains=settings.internal_domains)
+        return cls(engine=engine, policies=policies, limits=settings.limits.to_limits())
+
+    def with_policies(self, policies: PolicySet) -> Scanner:
+        """The same scanner with another policy set (reload swaps whole sets)."""
+        return Scanner(engine=self.engine, policies=policies, limits=self.limits)
+
+    def scan(self, item: Item, context: ScanContext | None = None) -> ScanResult:
+        """Extract, detect and decide one item; never raises on hostile content."""
+        context = context or ScanContext()
+        started = time.monotonic()
+        deadline = started + self.limits.max_seconds
+        parts: dict[str, PartInfo] = {}
+        findings: list[Finding] = []
+        overall: set[str] = set()
+        for part in extract(item, self.limits):
+            seen = parts.get(part.location)
+            if seen is None:
+                parts[part.location] = part.info()
+            elif not set(part.flags) <= set(seen.flags):
+                merged = tuple(sorted(set(seen.flags) | set(part.flags)))
+                parts[part.location] = PartInfo(seen.location, seen.type, seen.size, merged, seen.name)
+            findings.extend(self.engine.detect(part))
+            if time.monotonic() > deadline:
+                overall.add(TIME_FLAG)
+                break
+        part_infos = tuple(parts.values())
+        for info in part_infos:
+            overall.update(info.flags)
+        flags = tuple(sorted(overall))
+        evidence = Evidence(
+            item_name=item.name,
+            item_size=item.size,
+            parts=part_infos,
+            findings=tuple(findings),
+            flags=flags,
+        )
+        verdict = self.policies.decide(evidence, context)
+        return ScanResult(
+            id=new_id(),
+            verdict=verdict,
+            parts=part_infos,
+            findings=evidence.findings,
+            flags=flags,
+            item_size=evidence.item_size,
+            item_name=item.name,
+            duration_seconds=time.monotonic() - started,
+        )
+
+
+def policy_folders(settings: Settings) -> list[Path]:
+    """The configured policy folders; the shipped packs when the default `./policies`
+    does not exist (running from outside a checkout). A missing configured folder is an
+    error, not a silent fallback."""
+    folders = []
+    for folder in settings.policies:
+        if folder.is_dir():
+            folders.append(folder)
+        elif folder == Path("./policies"):
+            folders.append(builtin_folder("policies"))
+        else:
+            raise ConfigError(f"policy folder {folder} does not exist")
+    return folders
+
+
+def _with_builtin(kind: str, folders: tuple[Path, ...]) -> list[Path]:
+    builtin = builtin_folder(kind).resolve()
+    out = [builtin]
+    for folder in folders:
+        if folder.resolve() != builtin and folder.is_dir():
+            out.append(folder)
+    return out
