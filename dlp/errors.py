@@ -1,16 +1,16 @@
 """The package's one exception tree; channels turn these into replies, never tracebacks.
 
-    DlpError
-    ├── ConfigError          bad configuration file or environment override
-    ├── DefinitionError      a detector definition failed to load (file, line, field)
-    ├── PolicyError          a policy file failed to load (file, line, field)
-    ├── ExtractionError      extraction could not start at all (parts carry flags otherwise)
-    ├── ScanTimeout          a scan ran past its deadline
-    ├── StoreError           the store could not read or write
-    │   └── NotFound         no such quarantine item, incident or token
-    └── DeliveryError        the next hop did not accept a message
-        ├── TemporaryDeliveryError   4xx, timeout, connection refused: retry later
-        └── PermanentDeliveryError   5xx from the next hop
+DlpError
+├── ConfigError          bad configuration file or environment override
+├── DefinitionError      a detector definition failed to load (file, line, field)
+├── PolicyError          a policy file failed to load (file, line, field)
+├── ExtractionError      extraction could not start at all (parts carry flags otherwise)
+├── ScanTimeout          a scan ran past its deadline
+├── StoreError           the store could not read or write
+│   └── NotFound         no such quarantine item, incident or token
+└── DeliveryError        the next hop did not accept a message
+    ├── TemporaryDeliveryError   4xx, timeout, connection refused: retry later
+    └── PermanentDeliveryError   5xx from the next hop
 """
 
 from __future__ import annotations

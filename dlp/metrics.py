@@ -48,7 +48,9 @@ KNOWN_FLAGS = (
 )
 
 BUILD_INFO = Info("dlp_build", "Version of the running dlp service.")
-ITEMS_SCANNED = Counter("dlp_items_scanned_total", "Items scanned, by channel and action.", ["channel", "action"])
+ITEMS_SCANNED = Counter(
+    "dlp_items_scanned_total", "Items scanned, by channel and action.", ["channel", "action"]
+)
 FINDINGS = Counter("dlp_findings_total", "Findings, by detector and confidence.", ["detector", "confidence"])
 SCAN_DURATION = Histogram(
     "dlp_scan_duration_seconds",

@@ -7,7 +7,7 @@ A `Scanner` is built once per process (or worker) from the settings and reused.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlp.config import Settings
@@ -52,7 +52,7 @@ class Scanner:
 
     engine: Engine
     policies: PolicySet
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
 
     @classmethod
     def from_settings(cls, settings: Settings, policies: PolicySet | None = None) -> Scanner:
