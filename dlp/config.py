@@ -96,8 +96,12 @@ class AlertSettings(_Section):
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_queue_size: int = 1000
+    webhook_timeout_seconds: float = 10.0
+    webhook_retries: int = Field(default=5, ge=0)
+    webhook_backoff_seconds: float = 1.0
     syslog_address: str | None = None
     syslog_protocol: Literal["udp", "tcp"] = "udp"
+    syslog_facility: int = Field(default=16, ge=0, le=23)
 
 
 class Settings(_Section):
@@ -110,6 +114,7 @@ class Settings(_Section):
     store: str = "sqlite"
     workers: int = Field(default=0, ge=0)
     log_level: str = "INFO"
+    shutdown_grace_seconds: float = 30.0
     smtp: SmtpSettings = SmtpSettings()
     http: HttpSettings = HttpSettings()
     limits: LimitSettings = LimitSettings()
