@@ -13,8 +13,6 @@ from pathlib import Path
 from dlp.cli import USAGE_ERROR
 from dlp.commands._common import settings_from
 from dlp.model import Item, ScanContext, ScanResult
-from dlp.pipeline import Scanner
-from dlp.policy import PolicySet
 
 __all__ = ["register"]
 
@@ -34,6 +32,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Scan the file and print the result; the exit status is the action."""
+    from dlp.pipeline import Scanner
+    from dlp.policy import PolicySet
+
     settings = settings_from(args)
     if args.path == "-":
         item = Item(data=sys.stdin.buffer.read(), name=args.name)

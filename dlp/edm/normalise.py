@@ -1,0 +1,94 @@
+"""Normalising CRM values by kind, and the keyed hash that is all an EDM index keeps.
+
+The index and the scanner must turn "Jane.Doe@Example.com " and "jane.doe@example.com"
+into the same bytes, and "(415) 555-0100" and "+1 415 555 0100" into the same phone, or
+nothing matches. Hashing uses keyed BLAKE2b (a MAC like HMAC, about three times faster
+in CPython, which matters at 30 million values) truncated to 64 bits: with 30 million
+indexed values a random candidate collides with probability below 2e-12.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+import phonenumbers
+
+__all__ = ["KINDS", "STRONG_KINDS", "infer_kind", "keyed_hash", "normalise"]
+
+KINDS = ("email", "phone", "number", "name", "text")
+STRONG_KINDS = frozenset({"email", "phone", "number"})
+
+_NON_DIGITS = re.compile(r"\D+")
+_SPACES = re.compile(r"\s+")
+_NAME_PUNCT = re.compile(r"[.,;:\"()]+")
+
+_KIND_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("email", ("email", "e-mail", "mail")),
+    ("phone", ("phone", "mobile", "tel", "fax", "cell")),
+    ("number", ("card", "account", "iban", "ssn", "nino", "number", "routing", "passport", "licen", " id")),
+    ("name", ("name", "owner", "contact")),
+)
+
+
+def infer_kind(column: str) -> str:
+    """Guess a column's kind from its header ("Email" -> email, "Mobile" -> phone, ...)."""
+    lowered = " " + column.strip().lower()
+    for kind, words in _KIND_WORDS:
+        if any(word in lowered for word in words):
+            return kind
+    return "text"
+
+
+def normalise(kind: str, value: str, region: str = "US") -> str | None:
+    """The canonical form of a value of that kind, or None when it cannot be one."""
+    value = value.strip()
+    if not value:
+        return None
+    if kind == "email":
+        return _email(value)
+    if kind == "phone":
+        return _phone(value, region)
+    if kind == "number":
+        digits = _NON_DIGITS.sub("", value)
+        return digits if len(digits) >= 4 else None
+    folded = _SPACES.sub(" ", _NAME_PUNCT.sub(" ", unicodedata.normalize("NFKC", value).casefold())).strip()
+    return folded if len(folded) >= 2 else None
+
+
+def _email(value: str) -> str | None:
+    value = value.strip("<>\"'").lower()
+    local, at, domain = value.rpartition("@")
+    if not at or not local or "." not in domain:
+        return None
+    return value
+
+
+def _phone(value: str, region: str) -> str | None:
+    digits = _NON_DIGITS.sub("", value)
+    if value.startswith("+"):
+        return "+" + digits if 8 <= len(digits) <= 15 else None
+    if value.startswith("00") and 10 <= len(digits) <= 17:
+        return "+" + digits[2:]
+    if region == "US":
+        if len(digits) == 10 and digits[0] in "23456789":
+            return "+1" + digits
+        if len(digits) == 11 and digits[0] == "1":
+            return "+" + digits
+    if not 6 <= len(digits) <= 15:
+        return None
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def keyed_hash(secret: bytes, kind: str, normalised: str) -> int:
+    """The 64-bit keyed hash of a normalised value; the kind is part of the input, so a
+    phone and a number with the same digits never collide."""
+    digest = hashlib.blake2b(
+        kind.encode("ascii") + b"\x00" + normalised.encode("utf-8"), key=secret, digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "little")
