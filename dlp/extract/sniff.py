@@ -1,0 +1,121 @@
+"""Content sniffing: which handler reads a blob, decided from its bytes (libmagic via
+python-magic plus a few checks of our own), never from its name or declared type.
+
+The name only breaks ties among text types (a `.csv` name makes delimited text a table)
+and is otherwise kept for locations and policies.
+"""
+
+from __future__ import annotations
+
+import re
+
+import magic
+
+from dlp.extract.encoding import looks_like_utf16
+
+__all__ = ["HEAD_BYTES", "Kind", "sniff"]
+
+HEAD_BYTES = 8192
+
+
+class Kind:
+    """Names of the handlers the walker dispatches to."""
+
+    TEXT = "text"
+    CSV = "csv"
+    HTML = "html"
+    XML = "xml"
+    JSON = "json"
+    RTF = "rtf"
+    EMAIL = "email"
+    ZIP = "zip"
+    TAR = "tar"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    SEVENZIP = "7z"
+    PDF = "pdf"
+    ENCRYPTED = "encrypted"
+    EMPTY = "empty"
+    BINARY = "binary"
+
+
+_BY_MIME = {
+    "text/csv": Kind.CSV,
+    "text/html": Kind.HTML,
+    "application/xhtml+xml": Kind.HTML,
+    "text/xml": Kind.XML,
+    "application/xml": Kind.XML,
+    "image/svg+xml": Kind.XML,
+    "application/json": Kind.JSON,
+    "text/rtf": Kind.RTF,
+    "application/rtf": Kind.RTF,
+    "message/rfc822": Kind.EMAIL,
+    "message/news": Kind.EMAIL,
+    "application/zip": Kind.ZIP,
+    "application/x-zip-compressed": Kind.ZIP,
+    "application/java-archive": Kind.ZIP,
+    "application/epub+zip": Kind.ZIP,
+    "application/x-tar": Kind.TAR,
+    "application/x-ustar": Kind.TAR,
+    "application/gzip": Kind.GZIP,
+    "application/x-gzip": Kind.GZIP,
+    "application/x-bzip2": Kind.BZIP2,
+    "application/x-xz": Kind.XZ,
+    "application/x-7z-compressed": Kind.SEVENZIP,
+    "application/pdf": Kind.PDF,
+    "application/encrypted": Kind.ENCRYPTED,
+    "application/x-empty": Kind.EMPTY,
+    "inode/x-empty": Kind.EMPTY,
+}
+
+_ZIP_PREFIXES = ("application/vnd.openxmlformats-officedocument.", "application/vnd.oasis.opendocument.")
+_TABLE_NAMES = re.compile(r"\.(csv|tsv|tab)$", re.IGNORECASE)
+_HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]?[^\r\n]*\r?$")
+_MAIL_HEADERS = frozenset(
+    {b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"received", b"return-path"}
+)
+
+
+def sniff(head: bytes, name: str | None = None) -> tuple[str, str]:
+    """The handler kind and MIME type for a blob whose first bytes are `head`."""
+    if not head:
+        return Kind.EMPTY, "application/x-empty"
+    try:
+        mime = str(magic.from_buffer(head, mime=True))
+    except Exception:
+        mime = "application/octet-stream"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06") or mime.startswith(_ZIP_PREFIXES):
+        return Kind.ZIP, mime if mime.startswith(_ZIP_PREFIXES) else "application/zip"
+    if mime == "application/CDFV2-encrypted" or mime == "application/encrypted":
+        return Kind.ENCRYPTED, mime
+    kind = _BY_MIME.get(mime)
+    if kind is None and (head.startswith(b"{\\rtf") or head.startswith(b"\xef\xbb\xbf{\\rtf")):
+        return Kind.RTF, "text/rtf"
+    if kind is None and head.startswith(b"%PDF-"):
+        return Kind.PDF, "application/pdf"
+    if kind is None and (mime.startswith("text/") or looks_like_utf16(head)):
+        kind = Kind.TEXT
+        mime = "text/plain"
+    if kind == Kind.TEXT and _looks_like_mail(head):
+        return Kind.EMAIL, "message/rfc822"
+    if kind == Kind.TEXT and name and _TABLE_NAMES.search(name):
+        return Kind.CSV, "text/csv"
+    if kind is None:
+        return Kind.BINARY, mime
+    return kind, mime
+
+
+def _looks_like_mail(head: bytes) -> bool:
+    """At least two known mail headers in an unbroken block of header lines at the start."""
+    known = 0
+    for line in head.split(b"\n")[:40]:
+        if line in (b"", b"\r"):
+            return known >= 2
+        if line[:1] in (b" ", b"\t"):
+            continue
+        if not _HEADER_LINE.match(line):
+            return False
+        if line.split(b":", 1)[0].lower() in _MAIL_HEADERS:
+            known += 1
+    return known >= 2

@@ -1,0 +1,59 @@
+"""The walker: sniff a node's type, hand it to the handler for that type, and turn every
+failure into a flagged part, so that hostile content never raises out of extraction.
+
+Handlers are generators of parts; containers call `ctx.descend(child)` for each member,
+which comes back here, one level deeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+
+from dlp.extract import text
+from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_DEPTH, UNSUPPORTED, Context, LimitReached, Node
+from dlp.extract.sniff import HEAD_BYTES, Kind, sniff
+from dlp.model import Part
+
+__all__ = ["HANDLERS", "walk"]
+
+Handler = Callable[[Node, Context], Iterator[Part]]
+
+
+def _empty(node: Node, ctx: Context) -> Iterator[Part]:
+    yield node.part("")
+
+
+def _encrypted(node: Node, ctx: Context) -> Iterator[Part]:
+    yield node.part("", (ENCRYPTED,))
+
+
+HANDLERS: dict[str, Handler] = {
+    Kind.TEXT: text.read_text,
+    Kind.CSV: text.read_csv,
+    Kind.HTML: text.read_html,
+    Kind.JSON: text.read_json,
+    Kind.XML: text.read_xml,
+    Kind.EMPTY: _empty,
+    Kind.ENCRYPTED: _encrypted,
+}
+
+
+def walk(node: Node, ctx: Context) -> Iterator[Part]:
+    """Every part of `node`, flagged where a limit, encryption or damage stopped reading."""
+    try:
+        if node.depth > ctx.limits.max_depth:
+            yield node.part("", (LIMIT_DEPTH,))
+            return
+        ctx.check_time()
+        kind, mime = sniff(node.blob.head(HEAD_BYTES), node.name)
+        node = replace(node, mime=mime)
+        handler = HANDLERS.get(kind)
+        if handler is None:
+            yield node.part("", (UNSUPPORTED,))
+            return
+        yield from handler(node, ctx)
+    except LimitReached as hit:
+        yield node.part("", (hit.flag,))
+    except Exception:
+        yield node.part("", (CORRUPT,))
