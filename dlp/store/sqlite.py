@@ -1,0 +1,696 @@
+"""The embedded store: one SQLite file in WAL mode plus encrypted content files.
+
+Layout under the state folder (folders 0700, files 0600):
+`dlp.sqlite3` (+ `-wal`, `-shm`), `quarantine/<id>.bin` (encrypted content),
+`keys/quarantine.key` (master key wrapping each item's data key).
+
+Each thread gets its own connection (WAL lets readers run beside the one writer);
+writes take the write lock up front (`BEGIN IMMEDIATE`) and commit with
+`synchronous=FULL`, so a returned quarantine id survives a power cut. `secure_delete`
+overwrites removed rows, so purged key material does not linger in free pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dlp.config import Settings
+from dlp.errors import NotFound, StoreError
+from dlp.keys import load_or_create_key
+from dlp.model import ScanContext, ScanResult, new_id
+from dlp.store.base import (
+    INCIDENT_STATUSES,
+    Conflict,
+    Page,
+    PurgeReport,
+    ReleaseTicket,
+    Store,
+    StoreCounts,
+    context_parties,
+    iso_time,
+    monitor_matched,
+)
+from dlp.store.crypto import CHUNK_SIZE, decrypt_stream, encrypt_stream, new_data_key, unwrap_key, wrap_key
+from dlp.store.tokens import Role, TokenInfo, hash_token, hashes_equal, new_token
+
+__all__ = ["DB_NAME", "SqliteStore", "master_key_path"]
+
+DB_NAME = "dlp.sqlite3"
+MAX_STORED_FINDINGS = 1000
+_ORPHAN_GRACE_SECONDS = 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    channel TEXT NOT NULL,
+    sender TEXT,
+    recipients TEXT NOT NULL,
+    client TEXT,
+    item_name TEXT,
+    size INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    scan_id TEXT NOT NULL,
+    result TEXT NOT NULL,
+    status TEXT NOT NULL,
+    wrapped_key BLOB,
+    claimed_by TEXT,
+    released_at REAL,
+    release_outcome TEXT,
+    release_attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS quarantine_created ON quarantine (created_at);
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    updated_by TEXT,
+    channel TEXT NOT NULL,
+    sender TEXT,
+    recipients TEXT NOT NULL,
+    client TEXT,
+    item_name TEXT,
+    action TEXT NOT NULL,
+    monitor INTEGER NOT NULL,
+    scan_id TEXT NOT NULL,
+    quarantine_id TEXT,
+    result TEXT NOT NULL,
+    status TEXT NOT NULL,
+    notes TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS incidents_created ON incidents (created_at);
+CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    revoked_at REAL
+);
+"""
+
+_QUARANTINE_COLUMNS = (
+    "id, created_at, channel, sender, recipients, client, item_name, size, action, scan_id, result, "
+    "status, claimed_by, released_at, release_outcome, release_attempts"
+)
+_INCIDENT_COLUMNS = (
+    "id, created_at, updated_at, updated_by, channel, sender, recipients, client, item_name, action, "
+    "monitor, scan_id, quarantine_id, result, status, notes"
+)
+
+
+def master_key_path(state_dir: Path) -> Path:
+    """The quarantine master key file under the state folder."""
+    return state_dir / "keys" / "quarantine.key"
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _content_chunks(content: bytes | Path) -> Iterator[bytes]:
+    if isinstance(content, bytes | bytearray | memoryview):
+        view = memoryview(content)
+        for start in range(0, len(view), CHUNK_SIZE):
+            yield bytes(view[start : start + CHUNK_SIZE])
+        return
+    with content.open("rb") as handle:
+        while block := handle.read(CHUNK_SIZE):
+            yield block
+
+
+def _result_record(result: ScanResult) -> dict[str, Any]:
+    data = result.to_dict()
+    findings = data.get("findings", [])
+    data["findings_total"] = len(findings)
+    data["findings"] = findings[:MAX_STORED_FINDINGS]
+    data.pop("id", None)
+    data.pop("action", None)
+    return data
+
+
+class SqliteStore(Store):
+    """The embedded default backend (see the module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self._settings = settings
+        self._root = settings.state_dir
+        self._content_dir = self._root / "quarantine"
+        _private_dir(self._root)
+        _private_dir(self._content_dir)
+        self._db_path = self._root / DB_NAME
+        if not self._db_path.exists():
+            os.close(os.open(self._db_path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._master = load_or_create_key(master_key_path(self._root))
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+        conn = self._conn()
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+
+    # connections and transactions
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError("the store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self._db_path, timeout=10.0, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA busy_timeout=10000")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA secure_delete=ON")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open {self._db_path}: {exc}") from exc
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"store busy or not writable: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise StoreError(f"commit failed: {exc}") from exc
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn().execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store query failed: {exc}") from exc
+
+    def _content_path(self, item_id: str) -> Path:
+        if not item_id.isalnum():
+            raise NotFound(f"no quarantine item {item_id!r}")
+        return self._content_dir / f"{item_id}.bin"
+
+    # quarantine
+
+    def quarantine(self, content: bytes | Path, result: ScanResult, context: ScanContext) -> str:
+        """See `Store.quarantine`."""
+        item_id = new_id()
+        data_key = new_data_key()
+        wrapped = wrap_key(self._master, data_key, item_id)
+        final = self._content_path(item_id)
+        temporary = final.with_suffix(".tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                size = encrypt_stream(data_key, item_id, _content_chunks(content), out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, final)
+            _fsync_dir(self._content_dir)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            final.unlink(missing_ok=True)
+            raise StoreError(f"cannot write quarantine content: {exc.strerror}") from exc
+        parties = context_parties(context)
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO quarantine (id, created_at, channel, sender, recipients, client, item_name,"
+                    " size, action, scan_id, result, status, wrapped_key)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'held', ?)",
+                    (
+                        item_id,
+                        time.time(),
+                        parties["channel"],
+                        parties["sender"],
+                        json.dumps(parties["recipients"]),
+                        parties["client"],
+                        result.item_name,
+                        size,
+                        result.action.label,
+                        result.id,
+                        json.dumps(_result_record(result)),
+                        wrapped,
+                    ),
+                )
+        except (StoreError, sqlite3.Error) as exc:
+            final.unlink(missing_ok=True)
+            raise StoreError(f"cannot record quarantine item: {exc}") from exc
+        return item_id
+
+    def _quarantine_row(self, item_id: str) -> sqlite3.Row:
+        rows = self._query(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE id = ?", (item_id,))
+        if not rows:
+            raise NotFound(f"no quarantine item {item_id!r}")
+        return rows[0]
+
+    @staticmethod
+    def _quarantine_dict(row: sqlite3.Row) -> dict[str, Any]:
+        result = json.loads(row["result"])
+        return {
+            "id": row["id"],
+            "created_at": iso_time(row["created_at"]),
+            "channel": row["channel"],
+            "sender": row["sender"],
+            "recipients": json.loads(row["recipients"]),
+            "client": row["client"],
+            "item_name": row["item_name"],
+            "size": row["size"],
+            "action": row["action"],
+            "scan_id": row["scan_id"],
+            "status": row["status"],
+            "rules": result.get("rules", []),
+            "findings": result.get("findings", []),
+            "findings_total": result.get("findings_total", 0),
+            "flags": result.get("flags", []),
+            "regulations": result.get("regulations", []),
+            "release": {
+                "claimed_by": row["claimed_by"],
+                "released_at": iso_time(row["released_at"]),
+                "outcome": row["release_outcome"],
+                "attempts": row["release_attempts"],
+            },
+        }
+
+    def get_quarantine(self, item_id: str) -> dict[str, Any]:
+        """See `Store.get_quarantine`."""
+        return self._quarantine_dict(self._quarantine_row(item_id))
+
+    def list_quarantine(
+        self,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """See `Store.list_quarantine`."""
+        where, params = _filters(status=status, channel=channel, action=action, since=since, until=until)
+        total = self._query(f"SELECT count(*) FROM quarantine{where}", params)[0][0]
+        rows = self._query(
+            f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return Page([self._quarantine_dict(r) for r in rows], total, limit, offset)
+
+    def read_quarantine(self, item_id: str) -> Iterator[bytes]:
+        """See `Store.read_quarantine`."""
+        rows = self._query("SELECT wrapped_key FROM quarantine WHERE id = ?", (item_id,))
+        if not rows:
+            raise NotFound(f"no quarantine item {item_id!r}")
+        if rows[0]["wrapped_key"] is None:
+            raise NotFound(f"the content of quarantine item {item_id!r} was deleted")
+        data_key = unwrap_key(self._master, rows[0]["wrapped_key"], item_id)
+        try:
+            handle = self._content_path(item_id).open("rb")
+        except OSError as exc:
+            raise StoreError(f"content of quarantine item {item_id!r} is missing") from exc
+        return self._decrypted(handle, data_key, item_id)
+
+    @staticmethod
+    def _decrypted(handle: Any, data_key: bytes, item_id: str) -> Iterator[bytes]:
+        with handle:
+            yield from decrypt_stream(data_key, item_id, handle)
+
+    def delete_quarantine(self, item_id: str, actor: str) -> None:
+        """See `Store.delete_quarantine`."""
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM quarantine WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no quarantine item {item_id!r}")
+            if row["status"] == "releasing":
+                raise Conflict(f"quarantine item {item_id} is being released")
+            conn.execute(
+                "UPDATE quarantine SET status = 'deleted', wrapped_key = NULL, claimed_by = ? WHERE id = ?",
+                (actor, item_id),
+            )
+        self._content_path(item_id).unlink(missing_ok=True)
+
+    def claim_release(self, item_id: str, actor: str) -> ReleaseTicket:
+        """See `Store.claim_release`."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT status, channel, sender, recipients, size FROM quarantine WHERE id = ?", (item_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no quarantine item {item_id!r}")
+            if row["status"] != "held":
+                raise Conflict(f"quarantine item {item_id} is {row['status']}")
+            conn.execute(
+                "UPDATE quarantine SET status = 'releasing', claimed_by = ? WHERE id = ? AND status = 'held'",
+                (actor, item_id),
+            )
+        return ReleaseTicket(
+            id=item_id,
+            channel=row["channel"],
+            sender=row["sender"],
+            recipients=tuple(json.loads(row["recipients"])),
+            size=row["size"],
+            claimed_by=actor,
+        )
+
+    def finish_release(self, item_id: str, outcome: str, ok: bool) -> None:
+        """See `Store.finish_release`."""
+        with self._write() as conn:
+            updated = conn.execute(
+                "UPDATE quarantine SET status = ?, released_at = ?, release_outcome = ?,"
+                " release_attempts = release_attempts + 1 WHERE id = ? AND status = 'releasing'",
+                ("released" if ok else "held", time.time() if ok else None, outcome, item_id),
+            ).rowcount
+            if updated != 1:
+                raise Conflict(f"quarantine item {item_id} has no release in progress")
+
+    # incidents
+
+    def record_incident(
+        self, result: ScanResult, context: ScanContext, quarantine_id: str | None = None
+    ) -> str:
+        """See `Store.record_incident`."""
+        incident_id = new_id()
+        now = time.time()
+        parties = context_parties(context)
+        record = _result_record(result)
+        record["deadlines_hours"] = dict(result.verdict.deadlines)
+        with self._write() as conn:
+            conn.execute(
+                f"INSERT INTO incidents ({_INCIDENT_COLUMNS})"
+                " VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', '')",
+                (
+                    incident_id,
+                    now,
+                    now,
+                    parties["channel"],
+                    parties["sender"],
+                    json.dumps(parties["recipients"]),
+                    parties["client"],
+                    result.item_name,
+                    result.action.label,
+                    int(monitor_matched(result)),
+                    result.id,
+                    quarantine_id,
+                    json.dumps(record),
+                ),
+            )
+        self._notify(self.get_incident(incident_id))
+        return incident_id
+
+    @staticmethod
+    def _incident_dict(row: sqlite3.Row) -> dict[str, Any]:
+        result = json.loads(row["result"])
+        return {
+            "id": row["id"],
+            "created_at": iso_time(row["created_at"]),
+            "updated_at": iso_time(row["updated_at"]),
+            "updated_by": row["updated_by"],
+            "channel": row["channel"],
+            "sender": row["sender"],
+            "recipients": json.loads(row["recipients"]),
+            "client": row["client"],
+            "item_name": row["item_name"],
+            "action": row["action"],
+            "monitor": bool(row["monitor"]),
+            "scan_id": row["scan_id"],
+            "quarantine_id": row["quarantine_id"],
+            "status": row["status"],
+            "notes": row["notes"],
+            "rules": result.get("rules", []),
+            "regulations": result.get("regulations", []),
+            "deadlines_hours": result.get("deadlines_hours", {}),
+            "findings": result.get("findings", []),
+            "findings_total": result.get("findings_total", 0),
+            "flags": result.get("flags", []),
+        }
+
+    def get_incident(self, incident_id: str) -> dict[str, Any]:
+        """See `Store.get_incident`."""
+        rows = self._query(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,))
+        if not rows:
+            raise NotFound(f"no incident {incident_id!r}")
+        return self._incident_dict(rows[0])
+
+    def list_incidents(
+        self,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        action: str | None = None,
+        monitor: bool | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """See `Store.list_incidents`."""
+        where, params = _filters(
+            status=status,
+            channel=channel,
+            action=action,
+            monitor=None if monitor is None else int(monitor),
+            since=since,
+            until=until,
+        )
+        total = self._query(f"SELECT count(*) FROM incidents{where}", params)[0][0]
+        rows = self._query(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return Page([self._incident_dict(r) for r in rows], total, limit, offset)
+
+    def update_incident(
+        self, incident_id: str, actor: str, *, status: str | None = None, notes: str | None = None
+    ) -> dict[str, Any]:
+        """See `Store.update_incident`."""
+        if status is not None and status not in INCIDENT_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(INCIDENT_STATUSES)}")
+        with self._write() as conn:
+            updated = conn.execute(
+                "UPDATE incidents SET status = coalesce(?, status), notes = coalesce(?, notes),"
+                " updated_at = ?, updated_by = ? WHERE id = ?",
+                (status, notes, time.time(), actor, incident_id),
+            ).rowcount
+            if updated != 1:
+                raise NotFound(f"no incident {incident_id!r}")
+        return self.get_incident(incident_id)
+
+    # audit
+
+    def append_audit(
+        self, actor: str, action: str, target: str | None = None, detail: Mapping[str, Any] | None = None
+    ) -> int:
+        """See `Store.append_audit`."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                (time.time(), actor, action, target, json.dumps(dict(detail or {}))),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """See `Store.list_audit`."""
+        where, params = _filters(actor=actor, action=action, target=target)
+        total = self._query(f"SELECT count(*) FROM audit{where}", params)[0][0]
+        rows = self._query(
+            f"SELECT seq, at, actor, action, target, detail FROM audit{where} ORDER BY seq DESC"
+            " LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        items = [
+            {
+                "seq": r["seq"],
+                "at": iso_time(r["at"]),
+                "actor": r["actor"],
+                "action": r["action"],
+                "target": r["target"],
+                "detail": json.loads(r["detail"]),
+            }
+            for r in rows
+        ]
+        return Page(items, total, limit, offset)
+
+    # tokens
+
+    def create_token(self, role: Role, name: str | None = None) -> tuple[str, TokenInfo]:
+        """See `Store.create_token`."""
+        token_id = new_id()
+        name = name or f"{role.label}-{token_id[-8:].lower()}"
+        secret = new_token()
+        now = time.time()
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (token_id, name, role.label, hash_token(secret), now),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"a token named {name!r} already exists") from exc
+        return secret, TokenInfo(token_id, name, role, now)
+
+    @staticmethod
+    def _token_info(row: sqlite3.Row) -> TokenInfo:
+        return TokenInfo(
+            row["id"], row["name"], Role.parse(row["role"]), row["created_at"], row["revoked_at"] is not None
+        )
+
+    def verify_token(self, token: str) -> TokenInfo | None:
+        """See `Store.verify_token`."""
+        presented = hash_token(token)
+        rows = self._query(
+            "SELECT id, name, role, hash, created_at, revoked_at FROM tokens"
+            " WHERE hash = ? AND revoked_at IS NULL",
+            (presented,),
+        )
+        if not rows or not hashes_equal(rows[0]["hash"], presented):
+            return None
+        return self._token_info(rows[0])
+
+    def list_tokens(self) -> list[TokenInfo]:
+        """See `Store.list_tokens`."""
+        rows = self._query("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
+        return [self._token_info(r) for r in rows]
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        """See `Store.revoke_token`."""
+        with self._write() as conn:
+            updated = conn.execute(
+                "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? OR name = ?",
+                (time.time(), token_id, token_id),
+            ).rowcount
+            if updated != 1:
+                raise NotFound(f"no token {token_id!r}")
+        rows = self._query(
+            "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE id = ? OR name = ?",
+            (token_id, token_id),
+        )
+        return self._token_info(rows[0])
+
+    def has_tokens(self) -> bool:
+        """See `Store.has_tokens`."""
+        return bool(self._query("SELECT 1 FROM tokens WHERE revoked_at IS NULL LIMIT 1"))
+
+    # housekeeping
+
+    def purge_expired(self, now: float) -> PurgeReport:
+        """See `Store.purge_expired`."""
+        retention = self._settings.retention
+        quarantine_cutoff = now - retention.quarantine_days * 86400.0
+        incident_cutoff = now - retention.incidents_days * 86400.0
+        with self._write() as conn:
+            expired = [
+                r["id"]
+                for r in conn.execute("SELECT id FROM quarantine WHERE created_at < ?", (quarantine_cutoff,))
+            ]
+            conn.executemany("DELETE FROM quarantine WHERE id = ?", [(i,) for i in expired])
+            deleted = conn.execute("DELETE FROM incidents WHERE created_at < ?", (incident_cutoff,))
+            incidents = deleted.rowcount
+        for item_id in expired:
+            self._content_path(item_id).unlink(missing_ok=True)
+        orphans = self._purge_orphans(now)
+        if expired or incidents:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return PurgeReport(len(expired), incidents, orphans)
+
+    def _purge_orphans(self, now: float) -> int:
+        known = {r["id"] for r in self._query("SELECT id FROM quarantine WHERE wrapped_key IS NOT NULL")}
+        removed = 0
+        for path in self._content_dir.iterdir():
+            if path.stem in known:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if now - path.stat().st_mtime > _ORPHAN_GRACE_SECONDS:
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    def counts(self) -> StoreCounts:
+        """See `Store.counts`."""
+        held = self._query(
+            "SELECT count(*), coalesce(sum(size), 0) FROM quarantine WHERE status != 'deleted'"
+        )
+        open_incidents = self._query("SELECT count(*) FROM incidents WHERE status = 'open'")
+        return StoreCounts(held[0][0], held[0][1], open_incidents[0][0])
+
+    def check_writable(self) -> None:
+        """See `Store.check_writable`."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_probe', ?)", (str(time.time()),)
+            )
+        if not os.access(self._content_dir, os.W_OK):
+            raise StoreError(f"{self._content_dir} is not writable")
+
+    def close(self) -> None:
+        """See `Store.close`."""
+        self._closed = True
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+
+def _filters(**conditions: Any) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in conditions.items():
+        if value is None:
+            continue
+        if column == "since":
+            clauses.append("created_at >= ?")
+        elif column == "until":
+            clauses.append("created_at < ?")
+        else:
+            clauses.append(f"{column} = ?")
+        params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else "", params)

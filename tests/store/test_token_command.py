@@ -1,0 +1,56 @@
+"""`dlp token create`: prints the token once (last line), stores only its hash,
+honours `--config` and `DLP_STATE_DIR`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from dlp.commands import token
+from dlp.store import Role, open_store
+from tests.store.factories import settings_for
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", default=None)
+    token.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+@pytest.mark.parametrize("role", ["scanner", "reviewer", "admin"])
+def test_create_with_state_dir_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], role: str
+) -> None:
+    monkeypatch.setenv("DLP_STATE_DIR", str(tmp_path / "env-var"))
+    assert _run(["token", "create", "--role", role, "--name", "ci"]) == 0
+    secret = capsys.readouterr().out.splitlines()[-1]
+    store = open_store(settings_for(tmp_path / "env-var"))
+    try:
+        info = store.verify_token(secret)
+        assert info is not None
+        assert (info.name, info.role) == ("ci", Role.parse(role))
+        assert [e["action"] for e in store.list_audit().items] == ["token.create"]
+    finally:
+        store.close()
+    assert secret.encode() not in (tmp_path / "env-var" / "dlp.sqlite3-wal").read_bytes()
+
+
+def test_create_with_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DLP_STATE_DIR", raising=False)
+    config = tmp_path / "dlp.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'cfg-var'}\n")
+    assert _run(["--config", str(config), "token", "create", "--role", "scanner"]) == 0
+    secret = capsys.readouterr().out.splitlines()[-1]
+    store = open_store(settings_for(tmp_path / "cfg-var"))
+    try:
+        info = store.verify_token(secret)
+        assert info is not None and info.role is Role.SCANNER
+    finally:
+        store.close()
