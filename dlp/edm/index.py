@@ -34,6 +34,7 @@ __all__ = ["EdmColumn", "EdmIndex", "IndexStats", "build_index", "index_path", "
 MAGIC = b"DLPEDM1\n"
 SUFFIX = ".edm"
 MAX_RECORDS = 2**32 - 1
+_DIGIT_KINDS = frozenset({"phone", "number"})
 MAX_FANOUT = 64
 """A value shared by more records than this (a switchboard number, a generic mailbox)
 identifies nobody: lookups skip it."""
@@ -97,6 +98,7 @@ def build_index(
     hashes: array[int] = array("Q")
     records: array[int] = array("I")
     column_ids: array[int] = array("B")
+    digit_widths: dict[str, tuple[int, int]] = {}
     with source.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         rows = csv.reader(handle, dialect=_dialect(source, handle))
         header = next(rows, None)
@@ -116,6 +118,10 @@ def build_index(
                 if value is None:
                     continue
                 hashes.append(keyed_hash(secret, column.kind, value))
+                if column.kind in _DIGIT_KINDS:
+                    width = len(value) - value.startswith("+")
+                    low, high = digit_widths.get(column.kind, (width, width))
+                    digit_widths[column.kind] = (min(low, width), max(high, width))
                 records.append(record)
                 column_ids.append(column_id)
             record += 1
@@ -125,6 +131,7 @@ def build_index(
         "records": record,
         "values": len(hashes),
         "region": region,
+        "digit_widths": digit_widths,
         "key_id": keyed_hash(secret, "text", "dlp-edm-key-id"),
         "created": time.time(),
     }
@@ -200,6 +207,11 @@ class EdmIndex:
         self.name: str = self.meta["name"]
         self.columns = tuple(EdmColumn(c["name"], c["kind"]) for c in self.meta["columns"])
         self.region: str = self.meta.get("region", "US")
+        widths = self.meta.get("digit_widths", {})
+        self.digit_widths: tuple[int, int] = (
+            min((w[0] for w in widths.values()), default=0),
+            max((w[1] for w in widths.values()), default=99),
+        )
         self._hashes: npt.NDArray[np.uint64] = np.memmap(path, "<u8", "r", offset, (count,))
         self._records: npt.NDArray[np.uint32] = np.memmap(path, "<u4", "r", offset + 8 * count, (count,))
         self._columns: npt.NDArray[np.uint8] = np.memmap(path, "u1", "r", offset + 12 * count, (count,))
@@ -209,15 +221,15 @@ class EdmIndex:
         """The kinds of value this index holds (decides which candidates to hash)."""
         return frozenset(c.kind for c in self.columns)
 
-    def lookup(self, hashes: Sequence[int]) -> Iterator[tuple[int, int]]:
-        """Every (record, column) whose value hash is among `hashes`."""
+    def lookup(self, hashes: Sequence[int]) -> Iterator[tuple[int, int, int]]:
+        """Every (hash, record, column) whose value hash is among `hashes`."""
         if not hashes or len(self._hashes) == 0:
             return
         wanted = np.unique(np.array(hashes, dtype="<u8"))
         left = np.searchsorted(self._hashes, wanted, side="left")
         right = np.searchsorted(self._hashes, wanted, side="right")
-        for start, stop in zip(left.tolist(), right.tolist(), strict=True):
+        for value_hash, start, stop in zip(wanted.tolist(), left.tolist(), right.tolist(), strict=True):
             if stop - start > MAX_FANOUT:
                 continue
             for position in range(start, stop):
-                yield int(self._records[position]), int(self._columns[position])
+                yield value_hash, int(self._records[position]), int(self._columns[position])

@@ -11,8 +11,10 @@ The finding says how many records matched and on which columns, never which valu
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +28,17 @@ from dlp.model import Confidence, Finding, Part
 
 __all__ = ["EdmMatcher", "detector_id"]
 
-_EMAIL = regex.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
-_NUMBER = regex.compile(r"(?<![\w.])\+?\(?\d[\d ().-]{4,22}\d(?![\w])")
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}$")
+_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+
+
+@functools.lru_cache(maxsize=16)
+def _number_pattern(low: int, high: int) -> re.Pattern[str]:
+    """Digit runs (with separators) no shorter than the index's shortest number: the
+    tighter the bound, the fewer candidates the scan hands to Python."""
+    return re.compile(rf"\d[\d ().-]{{{max(2, low - 2)},{max(low, high) + 6}}}\d")
+
+
 _NAME_RUN = regex.compile(r"\b\p{Lu}[\p{L}'-]{0,40}(?:[ \t]+\p{Lu}[\p{L}'-]{0,40}){0,3}\b")
 _MAX_NAME_WORDS = 4
 
@@ -43,6 +54,7 @@ class _Candidate:
     value: str
     start: int
     end: int
+    line: int
 
 
 class EdmMatcher:
@@ -70,20 +82,42 @@ class EdmMatcher:
                 findings.append(finding)
         return findings
 
-    def _match(self, index: EdmIndex, part: Part) -> Finding | None:
-        kinds = index.kinds
+    def _lookup(
+        self,
+        index: EdmIndex,
+        candidates: Iterator[_Candidate],
+        matched: dict[int, set[int]],
+        spans: list[tuple[int, int]],
+    ) -> set[int]:
+        """Hash the candidates, look them up in one search, record what matched; return the
+        start offsets of the lines holding a match (where names are worth trying)."""
         by_hash: dict[int, _Candidate] = {}
-        for candidate in _candidates(part, kinds):
+        for candidate in candidates:
             value = normalise(candidate.kind, candidate.value, index.region)
             if value is not None:
                 by_hash.setdefault(keyed_hash(self._secret, candidate.kind, value), candidate)
-        if not by_hash:
-            return None
+        hit_hashes = set()
+        for value_hash, record, column in index.lookup(list(by_hash)):
+            matched.setdefault(record, set()).add(column)
+            hit_hashes.add(value_hash)
+        lines = set()
+        for value_hash in hit_hashes:
+            candidate = by_hash[value_hash]
+            spans.append((candidate.start, candidate.end))
+            lines.add(candidate.line)
+        return lines
+
+    def _match(self, index: EdmIndex, part: Part) -> Finding | None:
         matched: dict[int, set[int]] = {}
         spans: list[tuple[int, int]] = []
-        hashes = list(by_hash)
-        for record, column in index.lookup(hashes):
-            matched.setdefault(record, set()).add(column)
+        kinds = index.kinds
+        if part.table is not None:
+            self._lookup(index, _table_candidates(part, kinds), matched, spans)
+        else:
+            strong = _strong_candidates(part.text, kinds, index.digit_widths)
+            hit_lines = self._lookup(index, strong, matched, spans)
+            if hit_lines:
+                self._lookup(index, _name_candidates(part.text, kinds, hit_lines), matched, spans)
         if not matched:
             return None
         counted = {
@@ -93,8 +127,6 @@ class EdmMatcher:
         }
         if not counted:
             return None
-        for candidate in by_hash.values():
-            spans.append((candidate.start, candidate.end))
         combos = Counter(
             "+".join(index.columns[c].name for c in sorted(columns)) for columns in counted.values()
         )
@@ -126,33 +158,55 @@ class EdmMatcher:
         )
 
 
-def _candidates(part: Part, kinds: frozenset[str]) -> Iterator[_Candidate]:
-    if part.table is not None:
-        yield from _table_candidates(part, kinds)
-        return
-    text = part.text
-    strong_lines: set[int] = set()
+def _line_start(text: str, position: int) -> int:
+    return text.rfind("\n", 0, position) + 1
+
+
+def _strong_candidates(text: str, kinds: frozenset[str], widths: tuple[int, int]) -> Iterator[_Candidate]:
+    low, high = widths
     if "email" in kinds and "@" in text:
-        for match in _EMAIL.finditer(text):
-            strong_lines.add(text.rfind("\n", 0, match.start()))
-            yield _Candidate("email", match.group(), match.start(), match.end())
-    if kinds & {"phone", "number"}:
-        for match in _NUMBER.finditer(text):
-            strong_lines.add(text.rfind("\n", 0, match.start()))
-            for kind in ("phone", "number"):
-                if kind in kinds:
-                    yield _Candidate(kind, match.group(), match.start(), match.end())
+        yield from _emails(text)
+    number_kinds = [k for k in ("phone", "number") if k in kinds]
+    if number_kinds:
+        for match in _number_pattern(low, high).finditer(text):
+            start, end = match.span()
+            if start and (text[start - 1].isalnum() or text[start - 1] == "."):
+                continue
+            if end < len(text) and text[end].isalnum():
+                continue
+            value = match.group()
+            if not low <= len(value) - value.count(" ") - value.count("-") <= high + 6:
+                continue
+            if start and text[start - 1] in "+(":
+                start -= 1
+                value = text[start] + value
+            line = _line_start(text, start)
+            for kind in number_kinds:
+                yield _Candidate(kind, value, start, end, line)
+
+
+def _emails(text: str) -> Iterator[_Candidate]:
+    """Addresses around each '@': a substring search, then two short anchored matches,
+    instead of a character-class scan of the whole text."""
+    at = text.find("@")
+    while at >= 0:
+        local = _EMAIL_LOCAL.search(text, max(0, at - 64), at)
+        domain = _EMAIL_DOMAIN.match(text, at + 1)
+        if local is not None and domain is not None:
+            start, end = local.start(), domain.end()
+            yield _Candidate("email", text[start:end], start, end, _line_start(text, start))
+        at = text.find("@", at + 1)
+
+
+def _name_candidates(text: str, kinds: frozenset[str], lines: set[int]) -> Iterator[_Candidate]:
     name_kinds = [k for k in ("name", "text") if k in kinds]
-    if not name_kinds:
-        return
-    for line_start in sorted(strong_lines):
-        begin = line_start + 1
+    for begin in sorted(lines) if name_kinds else ():
         end = text.find("\n", begin)
         end = len(text) if end < 0 else end
         for match in _NAME_RUN.finditer(text, begin, end):
             for phrase, start, stop in _sub_phrases(match.group(), match.start()):
                 for kind in name_kinds:
-                    yield _Candidate(kind, phrase, start, stop)
+                    yield _Candidate(kind, phrase, start, stop, begin)
 
 
 def _sub_phrases(run: str, offset: int) -> Iterator[tuple[str, int, int]]:
@@ -175,14 +229,14 @@ def _table_candidates(part: Part, kinds: frozenset[str]) -> Iterator[_Candidate]
                 continue
             if "@" in cell:
                 if "email" in kinds:
-                    yield _Candidate("email", cell, start, position)
+                    yield _Candidate("email", cell, start, position, start)
                 continue
             digits = sum(ch.isdigit() for ch in cell)
             if digits >= 4 and digits * 2 >= len(cell):
                 for kind in ("phone", "number"):
                     if kind in kinds:
-                        yield _Candidate(kind, cell, start, position)
+                        yield _Candidate(kind, cell, start, position, start)
                 continue
             for kind in ("name", "text"):
                 if kind in kinds:
-                    yield _Candidate(kind, cell, start, position)
+                    yield _Candidate(kind, cell, start, position, start)

@@ -76,6 +76,7 @@ def _phone(value: str, region: str) -> str | None:
             return "+1" + digits
         if len(digits) == 11 and digits[0] == "1":
             return "+" + digits
+        return None
     if not 6 <= len(digits) <= 15:
         return None
     try:
