@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dlp.config import Settings
 from dlp.detect import Engine
+from dlp.edm import EdmMatcher, edm_folder, edm_key_path
 from dlp.errors import ConfigError
 from dlp.extract import extract
 from dlp.keys import load_or_create_key
@@ -48,11 +49,13 @@ def hash_key_path(state_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class Scanner:
-    """A compiled engine, a policy set and extraction limits, ready to scan items."""
+    """A compiled engine, a policy set, extraction limits and (when the installation has
+    indexes) the exact-data-match matcher, ready to scan items."""
 
     engine: Engine
     policies: PolicySet
     limits: Limits = field(default_factory=Limits)
+    edm: EdmMatcher | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, policies: PolicySet | None = None) -> Scanner:
@@ -62,11 +65,15 @@ class Scanner:
         engine = Engine.from_folders(_with_builtin("detectors", settings.detectors), hash_key=key)
         if policies is None:
             policies = PolicySet.load(policy_folders(settings), internal_domains=settings.internal_domains)
-        return cls(engine=engine, policies=policies, limits=settings.limits.to_limits())
+        edm = None
+        if any(edm_folder(settings.state_dir).glob("*.edm")):
+            secret = load_or_create_key(edm_key_path(settings.state_dir))
+            edm = EdmMatcher.load(edm_folder(settings.state_dir), secret, key)
+        return cls(engine=engine, policies=policies, limits=settings.limits.to_limits(), edm=edm)
 
     def with_policies(self, policies: PolicySet) -> Scanner:
         """The same scanner with another policy set (reload swaps whole sets)."""
-        return Scanner(engine=self.engine, policies=policies, limits=self.limits)
+        return Scanner(engine=self.engine, policies=policies, limits=self.limits, edm=self.edm)
 
     def scan(self, item: Item, context: ScanContext | None = None) -> ScanResult:
         """Extract, detect and decide one item; never raises on hostile content."""
@@ -84,6 +91,8 @@ class Scanner:
                 merged = tuple(sorted(set(seen.flags) | set(part.flags)))
                 parts[part.location] = PartInfo(seen.location, seen.type, seen.size, merged, seen.name)
             findings.extend(self.engine.detect(part))
+            if self.edm is not None:
+                findings.extend(self.edm.detect(part))
             if time.monotonic() > deadline:
                 overall.add(TIME_FLAG)
                 break
