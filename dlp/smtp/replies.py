@@ -1,0 +1,54 @@
+"""Every reply the relay gives at the end of DATA (and at connect), defined once.
+
+Tests compare against these names, never against ad-hoc strings. 4xx means "the sending
+MTA keeps the message and retries"; 5xx means "the sending MTA bounces it".
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BLOCKED",
+    "CLIENT_REJECTED",
+    "DELIVERED",
+    "INTERNAL_ERROR",
+    "NEXT_HOP_REJECTED",
+    "NEXT_HOP_UNAVAILABLE",
+    "OVERLOADED",
+    "QUARANTINED",
+    "SCAN_FAILED",
+    "SHUTTING_DOWN",
+    "TOO_BIG",
+    "XFORWARD_OK",
+    "XFORWARD_SYNTAX",
+    "blocked",
+    "reply_class",
+]
+
+DELIVERED = "250 2.0.0 Ok: delivered"
+QUARANTINED = "250 2.0.0 Ok: held for review"
+BLOCKED = "550 5.7.1 {message} (incident {incident})"
+NEXT_HOP_UNAVAILABLE = "451 4.4.1 Next hop unavailable, try again later"
+NEXT_HOP_REJECTED = "554 5.0.0 Next hop rejected the message"
+SCAN_FAILED = "451 4.3.0 Message could not be scanned, try again later"
+INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
+TOO_BIG = "552 5.3.4 Message size exceeds fixed limit"
+OVERLOADED = "421 4.3.2 Too many connections, try again later"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+CLIENT_REJECTED = "554 5.7.1 Client host not permitted to use this relay"
+XFORWARD_OK = "250 2.0.0 Ok"
+XFORWARD_SYNTAX = "501 5.5.4 Bad XFORWARD attribute"
+
+DEFAULT_BLOCK_MESSAGE = "Message blocked by data-loss-prevention policy"
+_MAX_MESSAGE = 300
+
+
+def blocked(message: str | None, incident: str) -> str:
+    """The 550 reply with the policy's message (printable ASCII, one line, bounded)."""
+    text = "".join(c if " " <= c <= "~" else " " for c in (message or DEFAULT_BLOCK_MESSAGE))
+    text = " ".join(text.split())[:_MAX_MESSAGE] or DEFAULT_BLOCK_MESSAGE
+    return BLOCKED.format(message=text, incident=incident)
+
+
+def reply_class(reply: str) -> str:
+    """`2xx`, `4xx` or `5xx`: the label of `dlp_smtp_replies_total`."""
+    return f"{reply[:1]}xx"

@@ -1,0 +1,169 @@
+"""aiosmtpd's SMTP protocol, adapted to a relay that sits behind an MTA.
+
+What stock aiosmtpd 1.4.6 does that a relay must not:
+- refuses every RCPT parameter and MAIL parameters other than SIZE/BODY/SMTPUTF8 with a
+  permanent 555, so DSN (RET, ENVID, NOTIFY, ORCPT) and AUTH= would bounce mail: here they
+  are accepted, kept verbatim (aiosmtpd upper-cases parameters; ENVID and ORCPT are
+  case-sensitive) and passed to the next hop, NOTIFY/ORCPT per recipient;
+- has no XFORWARD: here it is announced and accepted (clients are already restricted to
+  the configured client networks, which are therefore trusted);
+- answers a line over 1000 octets with a permanent 500 ("Line too long"), which makes the
+  MTA bounce a message whose only fault is a long line: here the line limit is the
+  message size limit, so such a message is scanned and relayed as received (memory per
+  connection stays bounded by the size limit, as it is for the message itself);
+- answers the size limit with `552 Error: ...`: rewritten to `552 5.3.4`.
+Admission (client networks, connection limit) is decided before the greeting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any, AnyStr
+
+from aiosmtpd.smtp import SMTP, Envelope
+
+from dlp.smtp import replies
+
+__all__ = ["MAIL_PASSTHROUGH", "RCPT_PASSTHROUGH", "XFORWARD_ATTRIBUTES", "RelayEnvelope", "RelaySMTP"]
+
+MAIL_PASSTHROUGH = frozenset({"RET", "ENVID", "AUTH"})
+RCPT_PASSTHROUGH = frozenset({"NOTIFY", "ORCPT"})
+XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+_AIOSMTPD_TOO_BIG = ("552 Error: Too much mail data", "552 Error: message size exceeds")
+
+
+class RelayEnvelope(Envelope):
+    """An envelope that also keeps verbatim pass-through parameters and XFORWARD data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passthrough_mail: list[str] = []
+        self.rcpt_params: list[list[str]] = []
+        self.xforward: dict[str, str] = {}
+
+
+class RelaySMTP(SMTP):
+    """One client connection. `admit` returns a reply refusing the connection, or None;
+    `on_close` runs when the connection ends; `closing` says the relay is shutting down."""
+
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        admit: Callable[[RelaySMTP], str | None],
+        on_close: Callable[[RelaySMTP], None],
+        closing: Callable[[], bool],
+        **kwargs: Any,
+    ) -> None:
+        limit = kwargs.get("data_size_limit")
+        self.line_length_limit = max(SMTP.line_length_limit, (limit or 0) + 2)
+        super().__init__(handler, **kwargs)
+        self._admit = admit
+        self._on_close = on_close
+        self._closing = closing
+        self.busy = False
+
+    def _create_envelope(self) -> RelayEnvelope:
+        return RelayEnvelope()
+
+    def relay_envelope(self) -> RelayEnvelope:
+        """The current envelope with its relay fields."""
+        assert isinstance(self.envelope, RelayEnvelope)
+        return self.envelope
+
+    def peer_host(self) -> str:
+        """The connected client's IP address."""
+        assert self.session is not None
+        peer = self.session.peer
+        return str(peer[0]) if isinstance(peer, tuple) else str(peer)
+
+    async def _handle_client(self) -> None:
+        refusal = self._admit(self)
+        if refusal is not None:
+            await self.push(refusal)
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._on_close(self)
+        super().connection_lost(error)
+
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str) and status.startswith(_AIOSMTPD_TOO_BIG):
+            status = replies.TOO_BIG
+        await super().push(status)
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if self._closing():
+            await self.push(replies.SHUTTING_DOWN)
+            return
+        assert self.envelope is not None
+        had_sender = bool(self.envelope.mail_from)
+        arg, extra = _split_params(arg, "FROM:", MAIL_PASSTHROUGH, self)
+        await super().smtp_MAIL(arg)
+        if not had_sender and self.envelope.mail_from:
+            self.relay_envelope().passthrough_mail = extra
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        assert self.envelope is not None
+        before = len(self.envelope.rcpt_tos)
+        arg, extra = _split_params(arg, "TO:", RCPT_PASSTHROUGH, self)
+        await super().smtp_RCPT(arg)
+        if len(self.envelope.rcpt_tos) > before:
+            self.relay_envelope().rcpt_params.append(extra)
+
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        """Postfix's XFORWARD: the original client's name, address, HELO etc. (trusted
+        because only configured client networks get this far)."""
+        if await self.check_helo_needed("EHLO"):
+            return
+        values: dict[str, str] = {}
+        for word in (arg or "").split():
+            name, eq, value = word.partition("=")
+            if not eq or name.upper() not in XFORWARD_ATTRIBUTES:
+                await self.push(replies.XFORWARD_SYNTAX)
+                return
+            values[name.upper()] = value
+        if not values:
+            await self.push(replies.XFORWARD_SYNTAX)
+            return
+        self.relay_envelope().xforward.update(values)
+        await self.push(replies.XFORWARD_OK)
+
+    def abort(self, reply: str) -> None:
+        """Shutdown: tell the client `reply` (if it still listens) and drop it."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        with contextlib.suppress(OSError, RuntimeError):
+            self._writer.write(reply.encode("ascii") + b"\r\n")
+        transport.close()
+
+
+def _split_params(
+    arg: str | None, keyword: str, names: frozenset[str], server: SMTP
+) -> tuple[str | None, list[str]]:
+    """Take the pass-through parameters (verbatim) out of a MAIL/RCPT argument."""
+    if arg is None or server.session is None or not server.session.extended_smtp:
+        return arg, []
+    stripped = server._strip_command_keyword(keyword, arg)
+    if stripped is None:
+        return arg, []
+    address, params = server._getaddr(stripped)
+    if not address or not params:
+        return arg, []
+    kept: list[str] = []
+    extra: list[str] = []
+    for word in params.split():
+        name, eq, value = word.partition("=")
+        if name.upper() in names and eq and value:
+            extra.append(word)
+        else:
+            kept.append(word)
+    if not extra:
+        return arg, []
+    head = stripped[: len(stripped) - len(params)].rstrip()
+    return f"{keyword}{head} {' '.join(kept)}".rstrip(), extra

@@ -1,0 +1,223 @@
+"""The relay's SMTP behaviour over real sockets, with scanning off (pass-through):
+greeting, extensions, admission, parameters, size, long lines, faults of the next hop,
+shutdown. Scanning verdicts are in test_verdicts.py."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+from pathlib import Path
+
+import pytest
+
+from dlp.smtp import replies
+from dlp.smtp.relay import Relay
+from tests.smtp.client import Ledger, Outcome, make_message, send
+from tests.smtp.conftest import RelayFactory
+from tests.smtp.sink import Sink, start_sink
+
+REPORT: dict[str, dict[str, int]] = {}
+
+
+def _ok(outcome: Outcome, reply: str) -> None:
+    assert f"{outcome.code} {outcome.text}" == reply
+
+
+def _hop(sink: Sink) -> str:
+    return f"smtp://127.0.0.1:{sink.port}"
+
+
+async def test_greeting_and_extensions(make_relay: RelayFactory, sink: Sink) -> None:
+    relay = await make_relay(_hop(sink), max_message_bytes=123456)
+
+    def talk() -> tuple[bytes, bytes]:
+        with smtplib.SMTP() as client:
+            _, greeting = client.connect("127.0.0.1", relay.port)
+            _, ehlo = client.ehlo("client.test")
+            return greeting, ehlo
+
+    greeting, ehlo = await asyncio.to_thread(talk)
+    assert greeting == b"relay.test ESMTP"
+    assert ehlo.split(b"\n") == [
+        b"relay.test",
+        b"SIZE 123456",
+        b"8BITMIME",
+        b"SMTPUTF8",
+        b"DSN",
+        b"ENHANCEDSTATUSCODES",
+        b"XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE",
+        b"HELP",
+    ]
+
+
+async def test_pass_through_is_byte_identical_and_strips_forged_headers(
+    make_relay: RelayFactory, sink: Sink
+) -> None:
+    relay = await make_relay(_hop(sink))
+    original = make_message("m1", body="caf\u00e9 8bit body\n.dot line\n", attachment=b"\x00\x01" * 50)
+    forged = b"X-DLP-Verdict: allow\r\nx-dlp-incident: forged\r\n\tcontinued\r\n" + original
+    outcome = await asyncio.to_thread(send, relay.port, forged, mail_options=["BODY=8BITMIME"])
+    _ok(outcome, replies.DELIVERED)
+    [got] = sink.received
+    assert got.data == original
+    assert got.sender == "alice@corp.example"
+    assert got.recipients == ("bob@partner.example",)
+
+
+async def test_parameters_pass_through_verbatim(make_relay: RelayFactory, sink: Sink) -> None:
+    relay = await make_relay(_hop(sink))
+    data = make_message("m2")
+    outcome = await asyncio.to_thread(
+        send,
+        relay.port,
+        data,
+        sender="\u00e9l\u00e8ve@corp.example",
+        recipients=["bob@partner.example", "carol@partner.example"],
+        mail_options=["BODY=8BITMIME", "SMTPUTF8", "RET=HDRS", "ENVID=Q7x+2Bz"],
+        rcpt_options=["NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;Bob@Partner.example"],
+    )
+    _ok(outcome, replies.DELIVERED)
+    [got] = sink.received
+    assert got.mail_options == (
+        f"FROM:<\u00e9l\u00e8ve@corp.example> SIZE={len(data)} BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=Q7x+2Bz",
+    )
+    params = "NOTIFY=FAILURE,DELAY ORCPT=rfc822;Bob@Partner.example"
+    assert got.rcpt_options == (f"TO:<bob@partner.example> {params}", f"TO:<carol@partner.example> {params}")
+
+
+async def test_null_sender_and_xforward(make_relay: RelayFactory, sink: Sink) -> None:
+    relay = await make_relay(_hop(sink))
+    outcome = await asyncio.to_thread(
+        send, relay.port, make_message("m3"), sender="", xforward="NAME=mx.example ADDR=192.0.2.7 PROTO=ESMTP"
+    )
+    _ok(outcome, replies.DELIVERED)
+    assert [r.sender for r in sink.received] == ["<>"]
+    bad = await asyncio.to_thread(send, relay.port, make_message("m4"), xforward="COLOR=blue")
+    _ok(bad, replies.XFORWARD_SYNTAX)
+
+
+async def test_client_outside_networks_refused_at_connect(make_relay: RelayFactory, sink: Sink) -> None:
+    relay = await make_relay(_hop(sink), client_networks=["10.0.0.0/8"])
+    outcome = await asyncio.to_thread(send, relay.port, make_message("m5"))
+    _ok(outcome, replies.CLIENT_REJECTED)
+    assert sink.received == []
+
+
+async def test_connection_limit(make_relay: RelayFactory, sink: Sink) -> None:
+    relay = await make_relay(_hop(sink), max_connections=1)
+    first = await asyncio.to_thread(smtplib.SMTP, "127.0.0.1", relay.port)
+    try:
+        outcome = await asyncio.to_thread(send, relay.port, make_message("m6"))
+        _ok(outcome, replies.OVERLOADED)
+    finally:
+        await asyncio.to_thread(first.quit)
+
+
+@pytest.mark.parametrize("announce", [False, True])
+async def test_too_big(make_relay: RelayFactory, sink: Sink, announce: bool) -> None:
+    relay = await make_relay(_hop(sink), max_message_bytes=2000)
+    data = make_message("m7", body="x" * 70 + "\n" + "y" * 70 * 40)
+    options = [f"SIZE={len(data)}"] if announce else []
+    outcome = await asyncio.to_thread(send, relay.port, data, mail_options=options)
+    _ok(outcome, replies.TOO_BIG)
+    assert sink.received == []
+
+
+async def test_long_line_is_relayed_not_bounced(make_relay: RelayFactory, sink: Sink) -> None:
+    relay = await make_relay(_hop(sink))
+    data = make_message("m8", body="y" * 5000 + "\n")
+    outcome = await asyncio.to_thread(send, relay.port, data)
+    _ok(outcome, replies.DELIVERED)
+    assert [r.data for r in sink.received] == [data]
+
+
+async def test_maildir_next_hop(make_relay: RelayFactory, tmp_path: Path) -> None:
+    relay = await make_relay(f"maildir:{tmp_path / 'outbox'}")
+    data = make_message("m9")
+    _ok(await asyncio.to_thread(send, relay.port, data), replies.DELIVERED)
+    assert [p.read_bytes() for p in (tmp_path / "outbox" / "new").iterdir()] == [data]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+BOB = "bob@partner.example"
+FAULTS = [
+    # name, sink settings, recipients, expected reply
+    ("next hop down", None, ["bob@partner.example"], replies.NEXT_HOP_UNAVAILABLE),
+    (
+        "RCPT 4xx",
+        Sink(rcpt_replies={"bob@partner.example": "450 4.2.1 busy"}),
+        None,
+        replies.NEXT_HOP_UNAVAILABLE,
+    ),
+    (
+        "RCPT 5xx all",
+        Sink(rcpt_replies={"bob@partner.example": "550 5.1.1 unknown"}),
+        None,
+        replies.NEXT_HOP_REJECTED,
+    ),
+    (
+        "RCPT 5xx one of two",
+        Sink(rcpt_replies={"bob@partner.example": "550 5.1.1 unknown"}),
+        ["bob@partner.example", "carol@partner.example"],
+        replies.NEXT_HOP_UNAVAILABLE,
+    ),
+    ("DATA 4xx", Sink(data_reply="451 4.3.0 later"), None, replies.NEXT_HOP_UNAVAILABLE),
+    ("DATA 5xx", Sink(data_reply="554 5.6.0 no"), None, replies.NEXT_HOP_REJECTED),
+    ("DATA hangs past deadline", Sink(data_delay=5.0), None, replies.NEXT_HOP_UNAVAILABLE),
+]
+
+
+@pytest.mark.parametrize(("name", "faulty", "recipients", "reply"), FAULTS, ids=[f[0] for f in FAULTS])
+async def test_next_hop_faults(
+    make_relay: RelayFactory, name: str, faulty: Sink | None, recipients: list[str] | None, reply: str
+) -> None:
+    hop_sink = await start_sink(faulty) if faulty is not None else None
+    hop = _hop(hop_sink) if hop_sink is not None else f"smtp://127.0.0.1:{_closed_port()}"
+    relay = await make_relay(hop, message_timeout_seconds=0.5)
+    healthy = await start_sink()
+    good_relay = await make_relay(_hop(healthy))
+    ledger = Ledger()
+    for n in range(3):
+        marker = f"{name.replace(' ', '-')}-{n}"
+        rcpts = recipients or ["bob@partner.example"]
+        outcome = await asyncio.to_thread(send, relay.port, make_message(marker), recipients=rcpts)
+        _ok(outcome, reply)
+        ledger.record(marker, outcome)
+    outcome = await asyncio.to_thread(send, good_relay.port, make_message(f"{name}-ok".replace(" ", "-")))
+    ledger.record(f"{name}-ok".replace(" ", "-"), outcome)
+    delivered = [r.data for r in (hop_sink.received if hop_sink else [])] + [r.data for r in healthy.received]
+    REPORT[name] = ledger.check(delivered)
+    print(f"ledger {name}: {REPORT[name]}")
+    assert REPORT[name]["accepted"] == 1
+    if hop_sink is not None:
+        await hop_sink.close()
+    await healthy.close()
+
+
+async def test_stop_lets_in_flight_message_finish(make_relay: RelayFactory) -> None:
+    slow = await start_sink(Sink(data_delay=0.5))
+    relay: Relay = await make_relay(_hop(slow))
+    sending = asyncio.create_task(asyncio.to_thread(send, relay.port, make_message("s1")))
+    while not relay.connections or not slow.raw_mail_lines:
+        await asyncio.sleep(0.01)
+    await relay.stop(grace=5)
+    _ok(await sending, replies.DELIVERED)
+    assert len(slow.received) == 1
+    await slow.close()
+
+
+async def test_stop_past_grace_answers_421(make_relay: RelayFactory) -> None:
+    slow = await start_sink(Sink(data_delay=3.0))
+    relay: Relay = await make_relay(_hop(slow))
+    sending = asyncio.create_task(asyncio.to_thread(send, relay.port, make_message("s2")))
+    while not relay.connections or not slow.raw_mail_lines:
+        await asyncio.sleep(0.01)
+    await relay.stop(grace=0.2)
+    _ok(await sending, replies.SHUTTING_DOWN)
+    await slow.close()
