@@ -14,6 +14,10 @@ from dlp import __version__
 from dlp.model import Action, Confidence, ScanResult
 
 __all__ = [
+    "ALERTS_DROPPED",
+    "ALERTS_SENT",
+    "ALERT_FAILURES",
+    "ALERT_SINKS",
     "AUTH_FAILURES",
     "BUILD_INFO",
     "BYTES_SCANNED",
@@ -70,6 +74,14 @@ QUARANTINE_BYTES = Gauge("dlp_quarantine_bytes", "Bytes held in quarantine (befo
 INCIDENTS_OPEN = Gauge("dlp_incidents_open", "Incidents with status open.")
 POLICY_RELOADS = Counter("dlp_policy_reloads_total", "Policy reloads, by result.", ["result"])
 AUTH_FAILURES = Counter("dlp_auth_failures_total", "Failed API authentications.")
+ALERT_SINKS = ("webhook", "syslog")
+ALERTS_SENT = Counter("dlp_alerts_sent_total", "Incident alerts delivered, by sink.", ["sink"])
+ALERT_FAILURES = Counter(
+    "dlp_alert_failures_total", "Incident alerts given up after every retry, by sink.", ["sink"]
+)
+ALERTS_DROPPED = Counter(
+    "dlp_alerts_dropped_total", "Incident alerts dropped on a full queue, by sink.", ["sink"]
+)
 
 
 def initialise(detector_ids: tuple[str, ...] = ()) -> None:
@@ -92,6 +104,10 @@ def initialise(detector_ids: tuple[str, ...] = ()) -> None:
         NEXT_HOP_FAILURES.labels(kind)
     for result in ("success", "failure"):
         POLICY_RELOADS.labels(result)
+    for sink in ALERT_SINKS:
+        ALERTS_SENT.labels(sink)
+        ALERT_FAILURES.labels(sink)
+        ALERTS_DROPPED.labels(sink)
 
 
 def record_scan(channel: str, result: ScanResult) -> None:
