@@ -1,0 +1,785 @@
+"""Rule conditions: what a rule's `when` and `unless` test, and how each explains itself.
+
+Each condition is a small frozen object with `test(facts)`, which returns `None` when
+it does not hold and otherwise the fragments of a one-line explanation ("3 distinct
+high-confidence credit-card values in attachment export.csv", "to external domain
+example.org"). `parse_condition` turns a YAML mapping into conditions, recording every
+problem with its file, line and field.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dlp.model import Confidence, Evidence, Finding, PartInfo, ScanContext
+from dlp.policy.parse import Place
+from dlp.policy.source import LineMap
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "Condition",
+    "Facts",
+    "NotCondition",
+    "describe_part",
+    "domain_matches",
+    "domain_of",
+    "parse_condition",
+]
+
+CUSTOMER_LIST = "customer-list"
+CRM_HEADER = "crm-export-header"
+EDM_PREFIX = "edm:"
+_DETECTOR_ID = re.compile(r"^[a-z0-9*?\[\]][a-z0-9*?\[\]:_.-]*$")
+_CONFIDENCES = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What conditions look at for one item under one rule.
+
+    `findings` and `recipients` are already reduced by the rule's allowlists
+    (value hashes, recipients); `external` are the remaining recipients outside the
+    internal domains.
+    """
+
+    evidence: Evidence
+    context: ScanContext
+    findings: tuple[Finding, ...]
+    recipients: tuple[str, ...]
+    external: tuple[str, ...]
+    parts: Mapping[str, PartInfo]
+
+
+class Condition(Protocol):
+    """A test on the facts: explanation fragments when it holds, else `None`."""
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Fragments of the explanation if the condition holds, otherwise None."""
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Holds when every member holds; explains with all their fragments."""
+
+    members: tuple[Condition, ...]
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Every member's fragments, or None at the first that fails."""
+        out: list[str] = []
+        for member in self.members:
+            got = member.test(facts)
+            if got is None:
+                return None
+            out.extend(got)
+        return out
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Holds when one member holds; explains with the first that does."""
+
+    members: tuple[Condition, ...]
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """The first holding member's fragments, or None."""
+        for member in self.members:
+            got = member.test(facts)
+            if got is not None:
+                return got
+        return None
+
+
+@dataclass(frozen=True)
+class NotCondition:
+    """Holds when its member does not; adds nothing to the explanation."""
+
+    member: Condition
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """An empty explanation when the member fails, else None."""
+        return [] if self.member.test(facts) is None else None
+
+
+@dataclass(frozen=True)
+class AttributeTest:
+    """A comparison on one of a finding's attributes (`rows`, `records`, `system`)."""
+
+    name: str
+    minimum: int | None = None
+    maximum: int | None = None
+    values: tuple[str, ...] = ()
+
+    def holds(self, finding: Finding) -> bool:
+        """True when the finding has the attribute and it satisfies every bound."""
+        value = finding.attributes.get(self.name)
+        if value is None:
+            return False
+        if self.values and str(value).lower() not in self.values:
+            return False
+        if self.minimum is not None or self.maximum is not None:
+            number = _as_int(value)
+            if number is None:
+                return False
+            if self.minimum is not None and number < self.minimum:
+                return False
+            if self.maximum is not None and number > self.maximum:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class FindingsCondition:
+    """Findings by detector id (globs allowed) or category, confidence, attributes,
+    with a minimum number of instances and of distinct values, per item or per part."""
+
+    detectors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    min_confidence: Confidence = Confidence.LOW
+    min_count: int = 1
+    min_distinct: int = 0
+    per_part: bool = False
+    attributes: tuple[AttributeTest, ...] = ()
+
+    def selects(self, finding: Finding) -> bool:
+        """Whether one finding counts towards this condition."""
+        if finding.confidence < self.min_confidence:
+            return False
+        if self.detectors or self.categories:
+            named = finding.category in self.categories or any(
+                fnmatch.fnmatchcase(finding.detector, pattern) for pattern in self.detectors
+            )
+            if not named:
+                return False
+        return all(test.holds(finding) for test in self.attributes)
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """An explanation of the best group (item, or the part) meeting the minimums."""
+        selected = [f for f in facts.findings if self.selects(f)]
+        if not selected:
+            return None
+        groups: Iterable[list[Finding]]
+        if self.per_part:
+            by_part: dict[str, list[Finding]] = {}
+            for finding in selected:
+                by_part.setdefault(finding.location, []).append(finding)
+            groups = sorted(by_part.values(), key=lambda g: -sum(f.count for f in g))
+        else:
+            groups = [selected]
+        for group in groups:
+            count = sum(f.count for f in group)
+            distinct = len({f.hash for f in group})
+            if count >= self.min_count and distinct >= self.min_distinct:
+                return [self._explain(group, count, distinct, facts)]
+        return None
+
+    def _explain(self, group: list[Finding], count: int, distinct: int, facts: Facts) -> str:
+        confidence = min(f.confidence for f in group).label
+        names = _names(sorted({f.detector for f in group}))
+        if self.min_distinct > 1:
+            amount = f"{distinct} distinct"
+            noun = "value" if distinct == 1 else "values"
+        else:
+            amount = str(count)
+            noun = "value" if count == 1 else "values"
+        return f"{amount} {confidence}-confidence {names} {noun} {where(group, facts)}"
+
+
+@dataclass(frozen=True)
+class EdmCondition:
+    """Known customer records matched by an exact-data-match index (`edm:<index>`)."""
+
+    index: str | None = None
+    min_records: int = 1
+    min_columns: int = 1
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Holds when enough records matched on enough columns."""
+        selected = [
+            f
+            for f in facts.findings
+            if f.detector.startswith(EDM_PREFIX)
+            and (self.index is None or f.detector == EDM_PREFIX + self.index)
+            and (_as_int(f.attributes.get("columns", 1)) or 0) >= self.min_columns
+        ]
+        if not selected:
+            return None
+        records = sum(_as_int(f.attributes.get("records", f.count)) or 0 for f in selected)
+        if records < self.min_records:
+            return None
+        indexes = _names(sorted({f.detector[len(EDM_PREFIX) :] for f in selected}))
+        columns = max(_as_int(f.attributes.get("columns", 1)) or 0 for f in selected)
+        noun = "record" if records == 1 else "records"
+        return [
+            f"{records} known customer {noun} from EDM index {indexes} "
+            f"(up to {columns} columns) {where(selected, facts)}"
+        ]
+
+
+@dataclass(frozen=True)
+class CrmCondition:
+    """CRM signals: an export header seen (optionally from given systems) and/or a
+    customer list with at least `min_rows` rows of personal data."""
+
+    export_header: bool = False
+    systems: tuple[str, ...] = ()
+    min_rows: int | None = None
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Fragments for each signal asked for, or None if one is missing."""
+        out: list[str] = []
+        if self.export_header:
+            headers = [
+                f
+                for f in facts.findings
+                if f.detector == CRM_HEADER
+                and (not self.systems or str(f.attributes.get("system", "")).lower() in self.systems)
+            ]
+            if not headers:
+                return None
+            systems = _names(sorted({str(f.attributes.get("system", "unknown")) for f in headers}))
+            out.append(f"{systems} CRM export header {where(headers, facts)}")
+        if self.min_rows is not None:
+            lists = [f for f in facts.findings if f.detector == CUSTOMER_LIST]
+            rows = sum(_as_int(f.attributes.get("rows", f.count)) or 0 for f in lists)
+            if not lists or rows < self.min_rows:
+                return None
+            out.append(f"customer list with {rows} rows of personal data {where(lists, facts)}")
+        return out
+
+
+@dataclass(frozen=True)
+class ChannelCondition:
+    """The channel the item arrived on (`smtp`, `http`, `cli`)."""
+
+    channels: tuple[str, ...]
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Holds for the listed channels."""
+        return [f"via {facts.context.channel}"] if facts.context.channel in self.channels else None
+
+
+@dataclass(frozen=True)
+class SenderCondition:
+    """The sender's address, or its domain (subdomains included)."""
+
+    addresses: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Holds when the sender is listed."""
+        sender = (facts.context.sender or "").strip("<>").lower()
+        if not sender:
+            return None
+        if sender in self.addresses or domain_matches(domain_of(sender), self.domains):
+            return [f"from {domain_of(sender)}"]
+        return None
+
+
+@dataclass(frozen=True)
+class RecipientsCondition:
+    """Some recipient (or, with `every`, each recipient) is one of the addresses or in
+    one of the domains."""
+
+    addresses: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    every: bool = False
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Holds when a recipient is listed (every one, with `every`); names the domains."""
+        hits = [
+            r
+            for r in facts.recipients
+            if r.strip("<>").lower() in self.addresses or domain_matches(domain_of(r), self.domains)
+        ]
+        if not hits or (self.every and len(hits) != len(facts.recipients)):
+            return None
+        return ["to " + ", ".join(sorted({domain_of(r) for r in hits}))]
+
+
+@dataclass(frozen=True)
+class ExternalCondition:
+    """`true`: a recipient is outside the internal domains; `false`: every recipient is
+    inside. Never holds on a channel without recipients (HTTP uploads, CLI)."""
+
+    external: bool
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Holds as described; names the external domains."""
+        if not facts.recipients:
+            return None
+        if self.external and facts.external:
+            domains = sorted({domain_of(r) for r in facts.external})
+            label = "domain" if len(domains) == 1 else "domains"
+            return [f"to external {label} {_names(domains, ', ')}"]
+        if not self.external and not facts.external:
+            return ["to internal recipients only"]
+        return None
+
+
+@dataclass(frozen=True)
+class OutboundCondition:
+    """The item leaves, as far as the service can tell: `true` holds for mail with a
+    recipient outside the internal domains and for every item on a channel without
+    recipients (`http`, `cli`), whose destination the service cannot see; `false`
+    holds for mail whose recipients are all internal."""
+
+    outbound: bool
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Holds as described; names the external domains or the channel."""
+        if not facts.context.recipients:
+            if self.outbound:
+                return [f"via {facts.context.channel} (destination not known)"]
+            return None
+        return ExternalCondition(self.outbound).test(facts)
+
+
+@dataclass(frozen=True)
+class ClientCondition:
+    """The name of the HTTP caller (globs allowed)."""
+
+    clients: tuple[str, ...]
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Holds when the client's name matches."""
+        client = (facts.context.client or "").lower()
+        if client and any(fnmatch.fnmatchcase(client, c) for c in self.clients):
+            return [f"from client {client}"]
+        return None
+
+
+@dataclass(frozen=True)
+class PartsCondition:
+    """Some part has a listed (sniffed) type, name, extension or flag, and none of the
+    excluded types; every criterion given must hold for the same part."""
+
+    types: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    exclude_types: tuple[str, ...] = ()
+
+    def holds(self, part: PartInfo) -> bool:
+        """Whether one part satisfies every criterion given."""
+        name = (part.name or "").lower()
+        kind = part.type.lower()
+        if self.types and not any(fnmatch.fnmatchcase(kind, t) for t in self.types):
+            return False
+        if any(fnmatch.fnmatchcase(kind, t) for t in self.exclude_types):
+            return False
+        if self.flags and not any(fnmatch.fnmatchcase(f, p) for f in part.flags for p in self.flags):
+            return False
+        if self.names and not any(fnmatch.fnmatchcase(name, n) for n in self.names):
+            return False
+        return not self.extensions or name.endswith(self.extensions)
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Names the first matching part."""
+        for part in facts.evidence.parts:
+            if self.holds(part):
+                flags = [f for f in part.flags if any(fnmatch.fnmatchcase(f, p) for p in self.flags)]
+                state = f" {'/'.join(flags)}" if flags else ""
+                return [f"{describe_part(part.location, facts.parts)} ({part.type}){state}"]
+        return None
+
+
+@dataclass(frozen=True)
+class SizeCondition:
+    """The item's size in bytes is within bounds."""
+
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Holds within the bounds; states the size."""
+        size = facts.evidence.item_size
+        if self.minimum is not None and size < self.minimum:
+            return None
+        if self.maximum is not None and size > self.maximum:
+            return None
+        return [f"item of {size} bytes"]
+
+
+@dataclass(frozen=True)
+class FlagsCondition:
+    """The item or one of its parts carries an extraction flag (globs: `limit:*`)."""
+
+    flags: tuple[str, ...]
+
+    def test(self, facts: Facts) -> list[str] | None:
+        """Names the flag and the part that could not be fully scanned."""
+        for part in facts.evidence.parts:
+            for flag in part.flags:
+                if self._matches(flag):
+                    return [f"{flag} content in {describe_part(part.location, facts.parts)}"]
+        for flag in facts.evidence.flags:
+            if self._matches(flag):
+                return [f"item flagged {flag}"]
+        return None
+
+    def _matches(self, flag: str) -> bool:
+        return any(fnmatch.fnmatchcase(flag, pattern) for pattern in self.flags)
+
+
+def domain_of(address: str) -> str:
+    """The lower-case domain of an address (`<a@b.org>` -> `b.org`)."""
+    return address.strip().strip("<>").rpartition("@")[2].lower().rstrip(".")
+
+
+def domain_matches(domain: str, domains: Iterable[str]) -> bool:
+    """Whether `domain` is one of `domains` or a subdomain of one."""
+    return any(domain == d or domain.endswith("." + d) for d in domains)
+
+
+def describe_part(location: str, parts: Mapping[str, PartInfo]) -> str:
+    """A short human name for a part: `attachment export.csv`, or its location."""
+    part = parts.get(location)
+    if part is not None and part.name:
+        return f"attachment {part.name}" if "attachment" in location.lower() else part.name
+    return location
+
+
+def where(findings: list[Finding], facts: Facts) -> str:
+    """`in <part>` for findings in one part, `in N parts` otherwise."""
+    locations = sorted({f.location for f in findings})
+    if len(locations) == 1:
+        return f"in {describe_part(locations[0], facts.parts)}"
+    return f"in {len(locations)} parts"
+
+
+def _names(names: list[str], sep: str = "/") -> str:
+    if len(names) > 3:
+        return sep.join(names[:3]) + f" and {len(names) - 3} more"
+    return sep.join(names)
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+# Parsing ---------------------------------------------------------------------------
+
+
+def parse_condition(value: Any, place: Place) -> Condition | None:
+    """A condition from YAML: a mapping of kinds (several kinds mean all of them)."""
+    mapping = place.mapping(value, tuple(_PARSERS))
+    if mapping is None:
+        return None
+    if not mapping:
+        place.error("empty condition")
+        return None
+    members = [_PARSERS[key](mapping[key], place.key(mapping, key)) for key in mapping]
+    if any(m is None for m in members):
+        return None
+    ready = tuple(m for m in members if m is not None)
+    return ready[0] if len(ready) == 1 else AllOf(ready)
+
+
+def _parse_list(value: Any, place: Place) -> tuple[Condition, ...] | None:
+    if not isinstance(value, list) or not value:
+        place.error("expected a non-empty list of conditions")
+        return None
+    members = [
+        parse_condition(item, place.child(f"[{i}]", _line(item, place))) for i, item in enumerate(value)
+    ]
+    if any(m is None for m in members):
+        return None
+    return tuple(m for m in members if m is not None)
+
+
+def _parse_all(value: Any, place: Place) -> Condition | None:
+    members = _parse_list(value, place)
+    return AllOf(members) if members is not None else None
+
+
+def _parse_any(value: Any, place: Place) -> Condition | None:
+    members = _parse_list(value, place)
+    return AnyOf(members) if members is not None else None
+
+
+def _parse_not(value: Any, place: Place) -> Condition | None:
+    member = parse_condition(value, place)
+    return NotCondition(member) if member is not None else None
+
+
+_FINDINGS_KEYS = (
+    "detectors",
+    "categories",
+    "min_confidence",
+    "min_count",
+    "min_distinct",
+    "per",
+    "attributes",
+)
+
+
+def _parse_findings(value: Any, place: Place) -> Condition | None:
+    mapping = place.mapping(value, _FINDINGS_KEYS)
+    if mapping is None:
+        return None
+    ok = True
+    detectors: tuple[str, ...] = ()
+    if "detectors" in mapping:
+        got = _detector_ids(mapping["detectors"], place.key(mapping, "detectors"))
+        ok = ok and got is not None
+        detectors = got or ()
+    categories = _lower_texts(mapping, "categories", place)
+    confidence = Confidence.LOW
+    if "min_confidence" in mapping:
+        label = place.key(mapping, "min_confidence").choice(mapping["min_confidence"], _CONFIDENCES)
+        ok = ok and label is not None
+        confidence = Confidence.parse(label or "low")
+    min_count = _count(mapping, "min_count", place, 1, default=1)
+    min_distinct = _count(mapping, "min_distinct", place, 1, default=0)
+    per = "item"
+    if "per" in mapping:
+        per = place.key(mapping, "per").choice(mapping["per"], ("item", "part")) or ""
+    attributes: tuple[AttributeTest, ...] = ()
+    if "attributes" in mapping:
+        parsed = _parse_attributes(mapping["attributes"], place.key(mapping, "attributes"))
+        ok = ok and parsed is not None
+        attributes = parsed or ()
+    if not ok or categories is None or min_count is None or min_distinct is None or not per:
+        return None
+    return FindingsCondition(
+        detectors=detectors,
+        categories=categories,
+        min_confidence=confidence,
+        min_count=min_count,
+        min_distinct=min_distinct,
+        per_part=per == "part",
+        attributes=attributes,
+    )
+
+
+def _parse_attributes(value: Any, place: Place) -> tuple[AttributeTest, ...] | None:
+    if not isinstance(value, dict) or not value:
+        place.error("expected a mapping of attribute names to a value, a list or {min, max}")
+        return None
+    out = []
+    for name, spec in value.items():
+        sub = place.key(value, name) if isinstance(value, LineMap) else place.child(str(name))
+        if isinstance(spec, dict):
+            bounds = sub.mapping(spec, ("min", "max"))
+            if bounds is None:
+                return None
+            if not bounds:
+                sub.error("expected 'min' and/or 'max'")
+                return None
+            low = sub.key(bounds, "min").count(bounds["min"]) if "min" in bounds else None
+            high = sub.key(bounds, "max").count(bounds["max"]) if "max" in bounds else None
+            if ("min" in bounds and low is None) or ("max" in bounds and high is None):
+                return None
+            out.append(AttributeTest(name, minimum=low, maximum=high))
+        else:
+            values = sub.texts(spec)
+            if values is None:
+                return None
+            out.append(AttributeTest(name, values=tuple(v.lower() for v in values)))
+    return tuple(out)
+
+
+def _parse_edm(value: Any, place: Place) -> Condition | None:
+    mapping = place.mapping(value, ("index", "min_records", "min_columns"))
+    if mapping is None:
+        return None
+    index = place.key(mapping, "index").text(mapping["index"]) if "index" in mapping else None
+    records = _count(mapping, "min_records", place, 1, default=1)
+    columns = _count(mapping, "min_columns", place, 1, default=1)
+    if ("index" in mapping and index is None) or records is None or columns is None:
+        return None
+    return EdmCondition(index=index, min_records=records, min_columns=columns)
+
+
+def _parse_crm(value: Any, place: Place) -> Condition | None:
+    mapping = place.mapping(value, ("export_header", "systems", "min_rows"))
+    if mapping is None:
+        return None
+    header = False
+    if "export_header" in mapping:
+        got = place.key(mapping, "export_header").boolean(mapping["export_header"])
+        if got is None:
+            return None
+        header = got
+    systems = _lower_texts(mapping, "systems", place)
+    rows = _count(mapping, "min_rows", place, 1, default=None)
+    if systems is None or ("min_rows" in mapping and rows is None):
+        return None
+    if systems and not header:
+        place.key(mapping, "systems").error("'systems' needs 'export_header: true'")
+        return None
+    if not header and rows is None:
+        place.error("give 'export_header: true' and/or 'min_rows'")
+        return None
+    return CrmCondition(export_header=header, systems=systems, min_rows=rows)
+
+
+def _parse_channel(value: Any, place: Place) -> Condition | None:
+    channels = place.texts(value)
+    if channels is None:
+        return None
+    bad = [c for c in channels if c.lower() not in ("smtp", "http", "cli")]
+    if bad:
+        place.error(f"unknown channel {bad[0]!r}; expected smtp, http or cli")
+        return None
+    return ChannelCondition(tuple(c.lower() for c in channels))
+
+
+def _addresses_domains(
+    value: Any, place: Place, extra: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    mapping = place.mapping(value, ("addresses", "domains", *extra))
+    if mapping is None:
+        return None
+    addresses = _lower_texts(mapping, "addresses", place)
+    domains = _lower_texts(mapping, "domains", place)
+    if addresses is None or domains is None:
+        return None
+    if not addresses and not domains:
+        place.error("give 'addresses' and/or 'domains'")
+        return None
+    return addresses, tuple(d.lstrip("@.") for d in domains)
+
+
+def _parse_sender(value: Any, place: Place) -> Condition | None:
+    got = _addresses_domains(value, place)
+    return SenderCondition(*got) if got is not None else None
+
+
+def _parse_recipients(value: Any, place: Place) -> Condition | None:
+    got = _addresses_domains(value, place, ("every",))
+    if got is None:
+        return None
+    every = False
+    if isinstance(value, LineMap) and "every" in value:
+        flag = place.key(value, "every").boolean(value["every"])
+        if flag is None:
+            return None
+        every = flag
+    return RecipientsCondition(*got, every=every)
+
+
+def _parse_external(value: Any, place: Place) -> Condition | None:
+    flag = place.boolean(value)
+    return ExternalCondition(flag) if flag is not None else None
+
+
+def _parse_outbound(value: Any, place: Place) -> Condition | None:
+    flag = place.boolean(value)
+    return OutboundCondition(flag) if flag is not None else None
+
+
+def _parse_client(value: Any, place: Place) -> Condition | None:
+    clients = place.texts(value)
+    return ClientCondition(tuple(c.lower() for c in clients)) if clients is not None else None
+
+
+def _parse_parts(value: Any, place: Place) -> Condition | None:
+    mapping = place.mapping(value, ("types", "names", "extensions", "flags", "exclude_types"))
+    if mapping is None:
+        return None
+    types = _lower_texts(mapping, "types", place)
+    names = _lower_texts(mapping, "names", place)
+    extensions = _lower_texts(mapping, "extensions", place)
+    flags = _lower_texts(mapping, "flags", place)
+    excluded = _lower_texts(mapping, "exclude_types", place)
+    if types is None or names is None or extensions is None or flags is None or excluded is None:
+        return None
+    if not (types or names or extensions or flags):
+        place.error("give 'types', 'names', 'extensions' and/or 'flags'")
+        return None
+    if not _flags_known(flags, place.key(mapping, "flags")):
+        return None
+    dotted = tuple(e if e.startswith(".") else "." + e for e in extensions)
+    return PartsCondition(types=types, names=names, extensions=dotted, flags=flags, exclude_types=excluded)
+
+
+def _parse_size(value: Any, place: Place) -> Condition | None:
+    mapping = place.mapping(value, ("min", "max"))
+    if mapping is None:
+        return None
+    low = place.key(mapping, "min").size(mapping["min"]) if "min" in mapping else None
+    high = place.key(mapping, "max").size(mapping["max"]) if "max" in mapping else None
+    if ("min" in mapping and low is None) or ("max" in mapping and high is None):
+        return None
+    if low is None and high is None:
+        place.error("give 'min' and/or 'max'")
+        return None
+    return SizeCondition(minimum=low, maximum=high)
+
+
+_FLAG_NAMES = "encrypted, corrupt, unsupported, truncated or limit:*"
+_FLAG = re.compile(r"^(encrypted|corrupt|unsupported|truncated|limit:[a-z*?]+)$")
+
+
+def _parse_flags(value: Any, place: Place) -> Condition | None:
+    flags = place.texts(value)
+    if flags is None or not _flags_known(flags, place):
+        return None
+    return FlagsCondition(tuple(f.lower() for f in flags))
+
+
+def _flags_known(flags: tuple[str, ...], place: Place) -> bool:
+    for flag in flags:
+        if not _FLAG.match(flag.lower()):
+            place.error(f"unknown flag {flag!r}; expected {_FLAG_NAMES}")
+            return False
+    return True
+
+
+_PARSERS: dict[str, Callable[[Any, Place], Condition | None]] = {
+    "all": _parse_all,
+    "any": _parse_any,
+    "not": _parse_not,
+    "findings": _parse_findings,
+    "edm": _parse_edm,
+    "crm": _parse_crm,
+    "channel": _parse_channel,
+    "sender": _parse_sender,
+    "recipients": _parse_recipients,
+    "external": _parse_external,
+    "outbound": _parse_outbound,
+    "client": _parse_client,
+    "parts": _parse_parts,
+    "size": _parse_size,
+    "flags": _parse_flags,
+}
+
+
+def _detector_ids(value: Any, place: Place) -> tuple[str, ...] | None:
+    ids = place.texts(value)
+    if ids is None:
+        return None
+    for detector in ids:
+        if not _DETECTOR_ID.match(detector):
+            place.error(f"{detector!r} is not a detector id (kebab-case, 'edm:<index>', globs allowed)")
+            return None
+    return ids
+
+
+def _lower_texts(mapping: LineMap, key: str, place: Place) -> tuple[str, ...] | None:
+    if key not in mapping:
+        return ()
+    got = place.key(mapping, key).texts(mapping[key])
+    return tuple(t.lower() for t in got) if got is not None else None
+
+
+def _count(mapping: LineMap, key: str, place: Place, minimum: int, default: int | None) -> int | None:
+    if key not in mapping:
+        return default
+    return place.key(mapping, key).count(mapping[key], minimum)
+
+
+def _line(value: Any, place: Place) -> int:
+    return int(getattr(value, "line", place.line))
