@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from dlp.extract import text
+from dlp.extract import archive, documents, mail, text
 from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_DEPTH, UNSUPPORTED, Context, LimitReached, Node
 from dlp.extract.sniff import HEAD_BYTES, Kind, sniff
 from dlp.model import Part
@@ -34,6 +34,15 @@ HANDLERS: dict[str, Handler] = {
     Kind.HTML: text.read_html,
     Kind.JSON: text.read_json,
     Kind.XML: text.read_xml,
+    Kind.RTF: documents.read_rtf,
+    Kind.PDF: documents.read_pdf,
+    Kind.EMAIL: mail.read_email,
+    Kind.ZIP: archive.read_zip,
+    Kind.TAR: archive.read_tar,
+    Kind.GZIP: lambda node, ctx: archive.read_compressed(node, ctx, Kind.GZIP),
+    Kind.BZIP2: lambda node, ctx: archive.read_compressed(node, ctx, Kind.BZIP2),
+    Kind.XZ: lambda node, ctx: archive.read_compressed(node, ctx, Kind.XZ),
+    Kind.SEVENZIP: archive.read_7z,
     Kind.EMPTY: _empty,
     Kind.ENCRYPTED: _encrypted,
 }

@@ -1,0 +1,93 @@
+"""Documents parsed whole: PDF text layer (pypdf) and RTF (striprtf). Both parsers are
+pure Python and may be slow on hostile input, so each call runs under the item's time
+limit; inputs larger than the per-member limit are cut and flagged.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+
+from dlp.extract.encoding import detect_encoding
+from dlp.extract.guard import GuardTimeout, time_guard
+from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_SIZE, LIMIT_TIME, Context, Node
+from dlp.extract.text import Chunker, text_parts
+from dlp.model import Part
+
+__all__ = ["read_pdf", "read_rtf"]
+
+logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+def read_pdf(node: Node, ctx: Context) -> Iterator[Part]:
+    """The text layer of every page, as one part (chunked) at the document's location.
+    An encrypted PDF that does not open with the empty password is flagged `encrypted`."""
+    from pypdf import PdfReader
+
+    mime = "application/pdf"
+    if node.blob.size > ctx.limits.max_member_bytes:
+        yield node.part("", (LIMIT_SIZE,), mime=mime)
+        return
+    chunker = Chunker()
+    stream = node.blob.stream
+    stream.seek(0)
+    flags: tuple[str, ...] = ()
+    emitted = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with time_guard(ctx.remaining()):
+                reader = PdfReader(stream, strict=False)
+                if reader.is_encrypted and not reader.decrypt(""):
+                    flags = (ENCRYPTED,)
+                count = 0 if flags else len(reader.pages)
+        except GuardTimeout:
+            flags, count = (LIMIT_TIME,), 0
+        except Exception:
+            flags, count = (CORRUPT,), 0
+        for number in range(count):
+            try:
+                with time_guard(ctx.remaining()):
+                    page = reader.pages[number].extract_text() or ""
+            except GuardTimeout:
+                flags = (LIMIT_TIME,)
+                break
+            except Exception:
+                flags = (CORRUPT,)
+                continue
+            for offset, chunk in chunker.add(page + "\n\f\n"):
+                emitted = True
+                yield node.part(chunk, offset=offset, mime=mime)
+    for offset, chunk in chunker.finish():
+        emitted = True
+        yield node.part(chunk, flags, offset=offset, mime=mime)
+        flags = ()
+    if flags or not emitted:
+        yield node.part("", flags, offset=chunker.offset, mime=mime)
+
+
+def read_rtf(node: Node, ctx: Context) -> Iterator[Part]:
+    """RTF without control words (striprtf), under the time limit."""
+    from striprtf.striprtf import rtf_to_text
+
+    mime = "text/rtf"
+    stream = node.blob.stream
+    stream.seek(0)
+    raw = stream.read(ctx.limits.max_member_bytes + 1)
+    flags: tuple[str, ...] = ()
+    if len(raw) > ctx.limits.max_member_bytes:
+        raw, flags = raw[: ctx.limits.max_member_bytes], (LIMIT_SIZE,)
+    source = raw.decode(detect_encoding(raw[:8192]), "replace")
+    del raw
+    try:
+        with time_guard(ctx.remaining()):
+            plain = str(rtf_to_text(source, errors="replace"))  # type: ignore[no-untyped-call]
+    except GuardTimeout:
+        yield node.part("", (*flags, LIMIT_TIME), mime=mime)
+        return
+    except Exception:
+        yield node.part("", (*flags, CORRUPT), mime=mime)
+        return
+    for part in text_parts(node, [plain], mime=mime):
+        yield node.part(part.text, flags, offset=part.offset, mime=mime) if flags else part

@@ -1,0 +1,69 @@
+"""Members of containers: where a member sits (its location) and how a ZIP entry is
+decompressed into a spool under the item's limits before it is extracted in turn."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator
+
+from dlp.extract.node import ENCRYPTED, LIMIT_RATIO, LIMIT_SIZE, RATIO_FLOOR, UNSUPPORTED, Blob, Context, Node
+from dlp.extract.zipreader import ZipArchive, ZipEntry
+from dlp.model import Part
+
+__all__ = ["child_node", "member_location", "spool_zip_entry", "zip_members"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_SEGMENT = 512
+
+
+def member_location(parent: str, name: str) -> str:
+    """`parent/name` with control characters replaced and the name's length bounded."""
+    return f"{parent}/{_CONTROL.sub('?', name.lstrip('/'))[:_MAX_SEGMENT]}"
+
+
+def child_node(node: Node, name: str, blob: Blob, flags: tuple[str, ...]) -> Node:
+    """The node of member `name` of `node`, one level deeper."""
+    return Node(
+        location=member_location(node.location, name),
+        blob=blob,
+        name=posixpath.basename(name.rstrip("/")) or None,
+        depth=node.depth + 1,
+        flags=flags,
+    )
+
+
+def zip_members(node: Node, ctx: Context, archive: ZipArchive, entries: list[ZipEntry]) -> Iterator[Part]:
+    """Extract the given entries of `archive` as children of `node`."""
+    for entry in entries:
+        if entry.is_dir:
+            continue
+        ctx.check_time()
+        ctx.count_file()
+        blob, flags = spool_zip_entry(ctx, archive, entry)
+        child = child_node(node, entry.name, blob, flags)
+        try:
+            if blob.size == 0 and flags:
+                yield child.part("")
+            else:
+                yield from ctx.descend(child)
+        finally:
+            blob.close()
+
+
+def spool_zip_entry(ctx: Context, archive: ZipArchive, entry: ZipEntry) -> tuple[Blob, tuple[str, ...]]:
+    """Decompress one entry into a spool under the limits; flags say what stopped it.
+
+    Encrypted and unsupported entries, and entries whose declared sizes already break
+    the ratio limit, are not decompressed at all."""
+    if entry.encrypted:
+        return Blob.of_bytes(b""), (ENCRYPTED,)
+    if not entry.supported:
+        return Blob.of_bytes(b""), (UNSUPPORTED,)
+    if entry.size > RATIO_FLOOR and entry.size > ctx.limits.max_ratio * max(entry.compressed_size, 1):
+        return Blob.of_bytes(b""), (LIMIT_RATIO,)
+    progress = [0]
+    blob, flags = ctx.spool(archive.blocks(entry, progress), consumed=lambda: progress[0])
+    if entry.size > ctx.limits.max_member_bytes and LIMIT_SIZE not in flags:
+        flags = (*flags, LIMIT_SIZE)
+    return blob, flags
