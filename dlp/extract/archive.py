@@ -100,7 +100,7 @@ def _read_blocks(reader: IO[bytes] | gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile
 _OPENERS: dict[str, Callable[[IO[bytes]], gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile]] = {
     Kind.GZIP: lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     Kind.BZIP2: lambda f: bz2.BZ2File(f, mode="rb"),
-    Kind.XZ: lambda f: lzma.LZMAFile(f, mode="rb"),
+    Kind.XZ: lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115
 }
 _SUFFIXES = re.compile(r"\.(t?gz|t?bz2?|t?xz|tbz|z)$", re.IGNORECASE)
 

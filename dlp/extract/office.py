@@ -177,7 +177,8 @@ class _Reader:
         chunker = Chunker()
         emitted = False
         flags: tuple[str, ...] = ()
-        for flags in self.parse(entry, sink):
+        for step in self.parse(entry, sink):
+            flags = step
             pieces, sink.out = sink.out, []
             for offset, chunk in chunker.add("".join(pieces)):
                 emitted = True
@@ -473,7 +474,8 @@ def _column(ref: str | None, default: int) -> int:
 def _xlsx_rows(reader: _Reader, entry: ZipEntry, sheet: str, shared: list[str]) -> Rows:
     sink = _SheetRows(shared)
     flags: tuple[str, ...] = ()
-    for flags in reader.parse(entry, sink):
+    for step in reader.parse(entry, sink):
+        flags = step
         rows, sink.rows = sink.rows, []
         for row in rows:
             yield sheet, row, ()
@@ -528,7 +530,8 @@ class _OdsRows(_Sink):
 def _ods_rows(reader: _Reader, entry: ZipEntry) -> Rows:
     sink = _OdsRows()
     flags: tuple[str, ...] = ()
-    for flags in reader.parse(entry, sink):
+    for step in reader.parse(entry, sink):
+        flags = step
         rows, sink.rows = sink.rows, []
         for sheet, row in rows:
             yield sheet, row, ()

@@ -11,6 +11,7 @@ reported as such, other methods as unsupported.
 from __future__ import annotations
 
 import bz2
+import itertools
 import struct
 import zlib
 from collections.abc import Iterator
@@ -164,7 +165,7 @@ class ZipArchive:
                 )
             )
         spans = sorted((e.header_offset, e.data_offset + e.compressed_size) for e in located)
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             if start < end:
                 raise ZipError("overlapping entries")
         return located
