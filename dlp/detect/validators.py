@@ -149,14 +149,15 @@ def validate_credit_card(value: str) -> bool | None:
 # ---------------------------------------------------------------------------------------------------
 # National identifiers
 
-_SSN_INVALID = frozenset({"078051120", "219099999", "123456789"})
+_SSN_INVALID = frozenset({"078051120", "219099999", "457555462", "123456789"})
 
 
 def validate_us_ssn(value: str) -> bool | None:
     """A US Social Security number: area not 000/666/900-999, group not 00, serial not 0000.
 
     Also rejects the famous advertising and sample numbers (078-05-1120 from a wallet insert,
-    219-09-9999 from an SSA pamphlet, 123-45-6789) and single-digit repeats such as 111-11-1111.
+    219-09-9999 from an SSA pamphlet, 457-55-5462 from LifeLock's advertisements, 123-45-6789) and
+    single-digit repeats such as 111-11-1111.
     """
     digits = _digits(value)
     if digits is None or len(digits) != 9:
@@ -179,7 +180,7 @@ def validate_us_itin(value: str) -> bool | None:
     digits = _digits(value)
     if digits is None or len(digits) != 9 or digits[0] != "9":
         return False
-    return digits[3:5] in _ITIN_GROUPS and digits[5:] != "0000"
+    return digits[3:5] in _ITIN_GROUPS and digits[5:] != "0000" and not _is_trivial(digits)
 
 
 _NINO_BAD_FIRST = frozenset("DFIQUV")
@@ -307,7 +308,7 @@ def validate_swift_bic(value: str) -> bool | None:
 # ---------------------------------------------------------------------------------------------------
 # Contact data
 
-_NUMERIC_DATE = re.compile(r"(\d{1,4})([-/.])(\d{1,2})\2(\d{2,4})")
+_NUMERIC_DATE = re.compile(r"(\d{1,4})([-/.])(\d{1,2})\2(\d{1,4})")
 
 
 def _looks_like_date_or_time(value: str) -> bool:
@@ -343,7 +344,7 @@ def validate_phone_number(value: str) -> bool | None:
 
 _EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _EMAIL_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-_EMAIL_TLD_RE = re.compile(r"[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59}")
+_EMAIL_TLD_RE = re.compile(r"[A-Za-z]{2,63}|(?i:xn--)[A-Za-z0-9-]{1,59}")
 # File extensions that are not top-level domains: "logo@2x.png" and "image001.png@..." are not mail.
 _FILE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff",
                               "css", "js", "json", "htm", "html", "xml", "txt", "pdf", "csv", "xlsx",
@@ -409,7 +410,8 @@ def validate_ip_address(value: str) -> bool | None:
                 return False
         if all(o < 10 for o in octets):
             return None
-        return True if ipaddress.IPv4Address(text).is_global else None
+        v4 = ipaddress.IPv4Address(text)
+        return True if v4.is_global and not v4.is_multicast else None
     try:
         address = ipaddress.IPv6Address(text.strip("[]"))
     except ValueError:
@@ -489,8 +491,8 @@ def _full_year(text: str) -> int:
 def _numeric_date_ok(first: str, middle: str, last: str) -> bool:
     """Whether Y-M-D (4-digit first part) or M/D/Y or D/M/Y (4- or 2-digit year last) is a real date."""
     if len(first) == 4:
-        return _real_date(int(first), int(middle), int(last)) if len(last) <= 2 else False
-    if len(first) > 2 or len(last) == 3:
+        return len(last) <= 2 and _real_date(int(first), int(middle), int(last))
+    if len(first) == 3 or len(last) not in (2, 4):
         return False
     year = _full_year(last)
     a, b = int(first), int(middle)
