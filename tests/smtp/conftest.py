@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from dlp.store import Store, open_store
 from tests.smtp.sink import Sink, start_sink
 
 RelayFactory = Callable[..., Awaitable[Relay]]
+INTERNAL_DOMAINS = ("corp.example",)
 
 
 @pytest.fixture
@@ -40,7 +41,21 @@ def relay_settings(tmp_path: Path, next_hop: str, **smtp: Any) -> Settings:
         "scan": False,
     }
     values.update(smtp)
-    return Settings(state_dir=tmp_path / "state", smtp=SmtpSettings(**values))
+    return Settings(
+        state_dir=tmp_path / "state", internal_domains=INTERNAL_DOMAINS, smtp=SmtpSettings(**values)
+    )
+
+
+@pytest.fixture(scope="session")
+def scan_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real pool of two scan workers with the shipped detectors and policy packs."""
+    from dlp.workers import ScanPool
+
+    settings = Settings(state_dir=tmp_path_factory.mktemp("pool"), internal_domains=INTERNAL_DOMAINS)
+    pool = ScanPool(settings, workers=2)
+    pool.warm_up()
+    yield pool
+    pool.close()
 
 
 @pytest.fixture
