@@ -21,6 +21,7 @@ import binascii
 import datetime
 import ipaddress
 import re
+import string
 from collections.abc import Callable
 
 import phonenumbers
@@ -74,13 +75,18 @@ def _is_trivial(digits: str) -> bool:
     return digits.count(digits[0]) == len(digits) or digits in _ASCENDING or digits in _DESCENDING
 
 
-_LUHN_DOUBLED = {str(d): (2 * d if d < 5 else 2 * d - 9) for d in range(10)}
+# A doubled Luhn digit replaced by its digit sum (7 -> 14 -> 5) is again one digit.
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def _luhn_ok(digits: str) -> bool:
-    """Luhn (mod 10) check of a string of ASCII digits, check digit last."""
-    total = sum(map(int, digits[-1::-2])) + sum(map(_LUHN_DOUBLED.__getitem__, digits[-2::-2]))
-    return total % 10 == 0
+    """Luhn (mod 10) check of a string of ASCII digits, check digit last.
+
+    Summing the bytes of the (partly translated) string keeps the loop in C: about 0.7 us for 16
+    digits, against 3 us for a per-digit loop and 5-9 us for stdnum.
+    """
+    kept_and_doubled = digits[-1::-2] + digits[-2::-2].translate(_LUHN_DOUBLED)
+    return (sum(kept_and_doubled.encode()) - 48 * len(digits)) % 10 == 0
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -88,9 +94,9 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def validate_luhn(value: str) -> bool | None:
-    """Luhn (mod 10) checksum of a digit string with optional spaces, dashes or dots."""
+    """Luhn (mod 10) checksum of 2-32 digits (cards, SIN, IMEI, ICCID) with optional separators."""
     digits = _digits(value)
-    if digits is None or len(digits) < 2:
+    if digits is None or not 2 <= len(digits) <= 32:
         return False
     return _luhn_ok(digits)
 
@@ -217,8 +223,9 @@ def validate_uk_nhs_number(value: str) -> bool | None:
     digits = _digits(value)
     if digits is None or len(digits) != 10 or _is_trivial(digits):
         return False
-    total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
-    check = 11 - total % 11
+    b = digits.encode()
+    total = 10 * b[0] + 9 * b[1] + 8 * b[2] + 7 * b[3] + 6 * b[4] + 5 * b[5] + 4 * b[6] + 3 * b[7] + 2 * b[8]
+    check = 11 - (total - 48 * 54) % 11
     if check == 11:
         check = 0
     return check != 10 and check == int(digits[9])
@@ -273,9 +280,9 @@ def validate_us_aba_routing(value: str) -> bool | None:
     digits = _digits(value)
     if digits is None or len(digits) != 9 or digits[:2] not in _ABA_PREFIXES or _is_trivial(digits):
         return False
-    d = [int(c) for c in digits]
-    total = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + d[2] + d[5] + d[8]
-    return total % 10 == 0
+    b = digits.encode()
+    total = 3 * (b[0] + b[3] + b[6]) + 7 * (b[1] + b[4] + b[7]) + b[2] + b[5] + b[8]
+    return (total - 48 * 33) % 10 == 0
 
 
 # ISO 3166-1 alpha-2 codes plus XK (Kosovo), which SWIFT also assigns.
@@ -311,30 +318,39 @@ def validate_swift_bic(value: str) -> bool | None:
 _NUMERIC_DATE = re.compile(r"(\d{1,4})([-/.])(\d{1,2})\2(\d{1,4})")
 
 
-def _looks_like_date_or_time(value: str) -> bool:
-    """True when a phone-shaped candidate is really a date (2023-01-15, 15.01.2023) or a timestamp."""
-    match = _NUMERIC_DATE.fullmatch(value.strip())
-    if match is not None and _numeric_date_ok(match.group(1), match.group(3), match.group(4)):
+_PHONE_PUNCTUATION = str.maketrans("", "", " -.()/+\t\u00a0")
+
+
+def _is_date_or_timestamp(text: str, digits: str) -> bool:
+    """True when a phone-shaped digit run is a date (2023-01-15, 15.01.2023) or a timestamp."""
+    if validate_not_timestamp(digits) is False:
         return True
-    digits = _digits(value)
-    return digits is not None and validate_not_timestamp(digits) is False
+    match = _NUMERIC_DATE.fullmatch(text)
+    return match is not None and _numeric_date_ok(match.group(1), match.group(3), match.group(4))
 
 
 def validate_phone_number(value: str) -> bool | None:
     """A phone number valid (per libphonenumber) for the region of its leading +, else the US.
 
-    A leading 00 counts as +. Dates, 14-digit timestamps and Unix epochs shaped like phone numbers
-    are rejected before the (comparatively slow) phonenumbers parse.
+    A leading 00 counts as +. The phonenumbers parse costs 20-80 us, so cheap vetoes come first:
+    digit count (7-17), US numbers whose area code starts with 0 or 1, and (without a +) dates,
+    14-digit timestamps and Unix epochs.
     """
     text = value.strip()
-    digit_count = sum(c.isdigit() for c in text)
-    if not 7 <= digit_count <= 17:
-        return False
     if text.startswith("00"):
         text = "+" + text[2:]
     international = text.startswith("+")
-    if not international and _looks_like_date_or_time(text):
+    digits = text.translate(_PHONE_PUNCTUATION)
+    plain = digits.isascii() and digits.isdigit()
+    count = len(digits) if plain else sum(c.isdigit() for c in text)
+    if not 7 <= count <= 17:
         return False
+    if plain and not international:
+        national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+        if len(national) == 10 and national[0] in "01":
+            return False
+        if _is_date_or_timestamp(text, digits):
+            return False
     try:
         number = phonenumbers.parse(text, None if international else "US")
     except phonenumbers.NumberParseException:
@@ -392,12 +408,28 @@ def _ipv4_octets(text: str) -> list[int] | None:
 _NETMASK_OCTETS = frozenset({0, 128, 192, 224, 240, 248, 252, 254, 255})
 
 
+def _network(first: int, second: int, third: int, prefix: int) -> tuple[int, int]:
+    """(network, mask) as 32-bit integers for first.second.third.0/prefix."""
+    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    return (first << 24 | second << 16 | third << 8) & mask, mask
+
+
+# IPv4 ranges that are not globally reachable (IANA special-purpose registry) or are multicast.
+_IPV4_NOT_PUBLIC = (
+    _network(0, 0, 0, 8), _network(10, 0, 0, 8), _network(100, 64, 0, 10), _network(127, 0, 0, 8),
+    _network(169, 254, 0, 16), _network(172, 16, 0, 12), _network(192, 0, 0, 24), _network(192, 0, 2, 24),
+    _network(192, 88, 99, 24), _network(192, 168, 0, 16), _network(198, 18, 0, 15),
+    _network(198, 51, 100, 24), _network(203, 0, 113, 24), _network(224, 0, 0, 4), _network(240, 0, 0, 4),
+)  # fmt: skip
+
+
 def validate_ip_address(value: str) -> bool | None:
     """An IPv4 or IPv6 address: True when public, None when private or special, False when not one.
 
     False: malformed, 0.0.0.0 / ::, leading-zero octets, netmasks (255.255.255.0). None: private,
-    loopback, link-local, CGNAT, documentation and multicast ranges, and dotted quads of single
-    digits (1.2.3.4 is as often a version string as an address; 8.8.8.8 and 1.1.1.1 are real).
+    loopback, link-local, CGNAT, documentation, benchmarking, reserved and multicast ranges, and
+    dotted quads of single digits (1.2.3.4 is as often a version string as an address; 8.8.8.8 and
+    1.1.1.1 are real). IPv4 is checked by hand (about 1 us), IPv6 with ``ipaddress``.
     """
     text = value.strip()
     if ":" not in text:
@@ -410,8 +442,8 @@ def validate_ip_address(value: str) -> bool | None:
                 return False
         if all(o < 10 for o in octets):
             return None
-        v4 = ipaddress.IPv4Address(text)
-        return True if v4.is_global and not v4.is_multicast else None
+        packed = octets[0] << 24 | octets[1] << 16 | octets[2] << 8 | octets[3]
+        return None if any(packed & mask == net for net, mask in _IPV4_NOT_PUBLIC) else True
     try:
         address = ipaddress.IPv6Address(text.strip("[]"))
     except ValueError:
@@ -565,6 +597,10 @@ _SALESFORCE_PREFIXES = frozenset(
 _SALESFORCE_SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _SALESFORCE_RE = re.compile(r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?")
 _SALESFORCE_CUSTOM_RE = re.compile(r"a[0-9A-Za-z]{2}")
+_UPPER_AS_ONE = str.maketrans(
+    string.digits + string.ascii_lowercase + string.ascii_uppercase, "0" * 36 + "1" * 26
+)
+_DROP_DIGITS = str.maketrans("", "", string.digits)
 
 
 def salesforce_suffix(id15: str) -> str:
@@ -573,14 +609,9 @@ def salesforce_suffix(id15: str) -> str:
     Each 5-character chunk gives a 5-bit number, bit j set when the chunk's character j is an
     upper-case letter; it indexes ``ABCDEFGHIJKLMNOPQRSTUVWXYZ012345``.
     """
-    suffix = []
-    for start in (0, 5, 10):
-        bits = 0
-        for j, char in enumerate(id15[start : start + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << j
-        suffix.append(_SALESFORCE_SUFFIX_ALPHABET[bits])
-    return "".join(suffix)
+    flags = id15.translate(_UPPER_AS_ONE)
+    alphabet = _SALESFORCE_SUFFIX_ALPHABET
+    return alphabet[int(flags[4::-1], 2)] + alphabet[int(flags[9:4:-1], 2)] + alphabet[int(flags[14:9:-1], 2)]
 
 
 def validate_salesforce_id(value: str) -> bool | None:
@@ -594,7 +625,7 @@ def validate_salesforce_id(value: str) -> bool | None:
     text = value.strip()
     if _SALESFORCE_RE.fullmatch(text) is None:
         return False
-    if text[5] != "0" or text[6:15] == "000000000" or sum(c.isdigit() for c in text[:15]) < 5:
+    if text[5] != "0" or text[6:15] == "000000000" or len(text[:15].translate(_DROP_DIGITS)) > 10:
         return False
     if len(text) == 18 and text[15:].upper() != salesforce_suffix(text[:15]):
         return False
