@@ -1,0 +1,87 @@
+"""Masked previews and keyed hashes: the only forms in which a matched value leaves the engine.
+
+A preview keeps just enough to recognise the value (a card's first and last four digits, the
+last four of an SSN, an e-mail's domain, a secret's public prefix) and replaces the rest with
+`*`, keeping separators so the shape stays readable. A hash is HMAC-SHA256 under the
+installation's key over the normalised value, so the same value found twice gives the same
+hash without the hash revealing the value to anyone without the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+
+__all__ = ["MASKS", "NORMALISERS", "keyed_hash", "mask_card", "mask_email", "mask_last4", "mask_prefix"]
+
+_STAR = "*"
+_ALNUM_DEL = {ord(c): None for c in " -./()\t\n\r_:+"}
+
+
+def _mask_keeping(value: str, keep: Callable[[int, int], bool]) -> str:
+    """Replace each letter or digit by `*` unless `keep(index_among_alnum, total_alnum)`."""
+    total = sum(1 for ch in value if ch.isalnum())
+    out = []
+    index = 0
+    for ch in value:
+        if ch.isalnum():
+            out.append(ch if keep(index, total) else _STAR)
+            index += 1
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def mask_card(value: str) -> str:
+    """Keep the first four and last four digits (PCI DSS allows first six, last four)."""
+    return _mask_keeping(value, lambda i, n: n > 8 and (i < 4 or i >= n - 4))
+
+
+def mask_last4(value: str) -> str:
+    """Keep the last four letters or digits when the value has more than six of them."""
+    return _mask_keeping(value, lambda i, n: n > 6 and i >= n - 4)
+
+
+def mask_email(value: str) -> str:
+    """Keep the first character of the local part and the whole domain: `j***@example.com`."""
+    local, _, domain = value.rpartition("@")
+    if not local:
+        return _STAR * 3
+    return f"{local[0]}***@{domain}"
+
+
+def mask_prefix(value: str) -> str:
+    """Keep a secret's public prefix (up to the first `_` or `-`, at most eight characters)."""
+    line = value.split("\n", 1)[0].strip()
+    if line.startswith("-----BEGIN"):
+        return line[:64] + " ****"
+    cut = min((i for i in (line.find("_"), line.find("-")) if i > 0), default=4)
+    cut = min(cut + 1, 8, max(len(line) // 3, 1))
+    return line[:cut] + _STAR * 8
+
+
+MASKS: dict[str, Callable[[str], str]] = {
+    "card": mask_card,
+    "last4": mask_last4,
+    "email": mask_email,
+    "prefix": mask_prefix,
+}
+
+
+def _digits_only(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())
+
+
+NORMALISERS: dict[str, Callable[[str], str]] = {
+    "digits": _digits_only,
+    "alnum-upper": lambda value: value.translate(_ALNUM_DEL).upper(),
+    "lower": lambda value: value.strip().lower(),
+    "exact": lambda value: value,
+}
+
+
+def keyed_hash(key: bytes, normalised: str) -> str:
+    """`hmac-sha256:` + hex HMAC-SHA256 of the normalised value under the installation key."""
+    digest = hmac.new(key, normalised.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return "hmac-sha256:" + digest

@@ -1,0 +1,261 @@
+"""Tabular text: which column a value sits in, and the detectors that judge a table as a whole.
+
+A column header is context for every value in its column, however far below the header
+the row is, so `column_of` maps an offset to its column index. The aggregate detectors
+look at the whole table: `customer-list` counts the rows that carry personal data and
+`crm-export-header` recognises the header rows (and report footers) that CRM systems
+write into their exports. Both are named here and configured by their definition's
+`params`; `AGGREGATES` maps each name to its parameter check and its function.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import regex
+
+from dlp.model import Confidence, Table
+
+__all__ = [
+    "AGGREGATES",
+    "Aggregate",
+    "AggregateResult",
+    "column_of",
+    "normalise_header",
+]
+
+_QUOTES = "\"' \t\ufeff"
+
+
+def normalise_header(cell: str) -> str:
+    """A header cell as compared: quotes and blanks stripped, lower case."""
+    return cell.strip(_QUOTES).lower()
+
+
+def column_of(text: str, position: int, table: Table) -> int:
+    """The column index of the cell holding `position` (quoted delimiters respected)."""
+    line_start = text.rfind("\n", 0, position) + 1
+    prefix = text[line_start:position]
+    if '"' not in prefix:
+        return prefix.count(table.delimiter)
+    try:
+        row = next(csv.reader([prefix], delimiter=table.delimiter))
+    except (csv.Error, StopIteration):
+        return prefix.count(table.delimiter)
+    return max(len(row) - 1, 0)
+
+
+@dataclass(frozen=True)
+class AggregateResult:
+    """What an aggregate found: confidence, rows or records counted, attributes, explanation,
+    and a stable text that identifies what was found (hashed, never shown)."""
+
+    confidence: Confidence
+    count: int
+    attributes: Mapping[str, int | str]
+    explanation: str
+    fingerprint: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A named table-level detector: `check(params)` returns an error or None."""
+
+    check: Callable[[Mapping[str, Any]], str | None]
+    run: Callable[
+        [str, Table | None, Sequence[tuple[str, int]], Mapping[str, Any], int], AggregateResult | None
+    ]
+
+
+# ---------------------------------------------------------------- customer-list
+
+_CUSTOMER_KEYS = {"row_detectors", "name_columns", "thresholds"}
+
+
+def _check_customer_list(params: Mapping[str, Any]) -> str | None:
+    unknown = set(params) - _CUSTOMER_KEYS
+    if unknown:
+        return f"unknown parameter(s): {', '.join(sorted(unknown))}"
+    for key in ("row_detectors", "name_columns"):
+        value = params.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"'{key}' must be a list of strings"
+    thresholds = params.get("thresholds")
+    if not isinstance(thresholds, dict) or set(thresholds) != {"low", "medium", "high"}:
+        return "'thresholds' must map low, medium and high to row counts"
+    if not all(isinstance(v, int) and v > 0 for v in thresholds.values()):
+        return "'thresholds' values must be positive integers"
+    if not thresholds["low"] <= thresholds["medium"] <= thresholds["high"]:
+        return "'thresholds' must grow from low to high"
+    return None
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    find = text.find
+    pos = find("\n")
+    while pos >= 0:
+        starts.append(pos + 1)
+        pos = find("\n", pos + 1)
+    return starts
+
+
+def _customer_list(
+    text: str,
+    table: Table | None,
+    findings: Sequence[tuple[str, int]],
+    params: Mapping[str, Any],
+    offset: int,
+) -> AggregateResult | None:
+    """Rows of a table that carry personal data: a row-detector finding (e-mail, phone ...) or
+    a non-empty cell in a name column. The header row (first chunk only) is not counted."""
+    if table is None:
+        return None
+    starts = _line_starts(text)
+    header_line = 0 if offset == 0 else -1
+    row_detectors = set(params["row_detectors"])
+    rows = {bisect.bisect_right(starts, pos) - 1 for det, pos in findings if det in row_detectors}
+    names = {normalise_header(n) for n in params["name_columns"]}
+    name_cols = [i for i, cell in enumerate(table.header) if normalise_header(cell) in names]
+    if name_cols:
+        for index, row in enumerate(csv.reader(text.split("\n"), delimiter=table.delimiter)):
+            if index not in rows and any(col < len(row) and row[col].strip() for col in name_cols):
+                rows.add(index)
+    rows.discard(header_line)
+    count = len(rows)
+    thresholds = params["thresholds"]
+    if count < thresholds["low"]:
+        return None
+    level = Confidence.LOW
+    if count >= thresholds["high"]:
+        level = Confidence.HIGH
+    elif count >= thresholds["medium"]:
+        level = Confidence.MEDIUM
+    header = [normalise_header(c) for c in table.header]
+    return AggregateResult(
+        confidence=level,
+        count=count,
+        attributes={"rows": count},
+        explanation=f"aggregate customer-list: {count} rows with personal data"
+        + (f"; name columns {', '.join(header[c] for c in name_cols)}" if name_cols else ""),
+        fingerprint="customer-list:" + "\x1f".join(header),
+        start=0,
+        end=len(text),
+    )
+
+
+# ---------------------------------------------------------------- crm-export-header
+
+_SYSTEM_KEYS = {"headers", "min", "prefix", "suffix", "shape"}
+_CRM_KEYS = {"systems", "footers"}
+
+
+def _check_crm(params: Mapping[str, Any]) -> str | None:
+    unknown = set(params) - _CRM_KEYS
+    if unknown:
+        return f"unknown parameter(s): {', '.join(sorted(unknown))}"
+    systems = params.get("systems")
+    if not isinstance(systems, dict) or not systems:
+        return "'systems' must map system names to signatures"
+    for name, sig in systems.items():
+        if not isinstance(sig, dict) or set(sig) - _SYSTEM_KEYS:
+            return f"system '{name}': keys must be among {', '.join(sorted(_SYSTEM_KEYS))}"
+        if not isinstance(sig.get("min"), int):
+            return f"system '{name}': 'min' must be an integer"
+        if "shape" in sig:
+            try:
+                regex.compile(sig["shape"])
+            except regex.error as exc:
+                return f"system '{name}': bad shape regex: {exc}"
+    footers = params.get("footers", {})
+    if not isinstance(footers, dict) or not all(
+        isinstance(v, list) and all(isinstance(s, str) for s in v) for v in footers.values()
+    ):
+        return "'footers' must map system names to lists of strings"
+    return None
+
+
+def _header_score(header: Sequence[str], sig: Mapping[str, Any]) -> int:
+    names = {normalise_header(h) for h in sig.get("headers", ())}
+    prefix = str(sig.get("prefix", "")).lower()
+    suffix = str(sig.get("suffix", "")).lower()
+    shape = regex.compile(sig["shape"]) if "shape" in sig else None
+    score = 0
+    for cell in header:
+        if (
+            cell in names
+            or (prefix and cell.startswith(prefix))
+            or (suffix and cell.endswith(suffix))
+            or (shape is not None and shape.fullmatch(cell))
+        ):
+            score += 1
+    return score
+
+
+def _first_line_header(text: str) -> list[str] | None:
+    line = text[: text.find("\n")] if "\n" in text[:4096] else text[:4096]
+    for delimiter in (",", "\t", ";", "|"):
+        if line.count(delimiter) >= 2:
+            try:
+                return [normalise_header(c) for c in next(csv.reader([line], delimiter=delimiter))]
+            except (csv.Error, StopIteration):
+                return None
+    return None
+
+
+def _crm_export(
+    text: str,
+    table: Table | None,
+    findings: Sequence[tuple[str, int]],
+    params: Mapping[str, Any],
+    offset: int,
+) -> AggregateResult | None:
+    """The CRM system whose export header (or report footer) this text carries."""
+    del findings
+    header = [normalise_header(c) for c in table.header] if table and table.header else None
+    if header is None and offset == 0:
+        header = _first_line_header(text)
+    best: tuple[int, str] | None = None
+    if header:
+        for name, sig in params["systems"].items():
+            score = _header_score(header, sig)
+            if score >= sig["min"] and (best is None or score > best[0]):
+                best = (score, name)
+    if best is not None:
+        system = best[1]
+        return AggregateResult(
+            confidence=Confidence.HIGH,
+            count=1,
+            attributes={"system": system},
+            explanation=f"aggregate crm-export-header: {best[0]} {system} header columns",
+            fingerprint=f"crm-export-header:{system}:" + "\x1f".join(header or ()),
+            start=0,
+            end=min(len(text), max(text.find("\n"), 0) or len(text)),
+        )
+    lowered_tail = text[-2048:].lower()
+    for name, lines in params.get("footers", {}).items():
+        seen = [line for line in lines if line.lower() in lowered_tail]
+        if len(seen) >= 2:
+            start = len(text) - len(lowered_tail) + lowered_tail.find(seen[0].lower())
+            return AggregateResult(
+                confidence=Confidence.MEDIUM,
+                count=1,
+                attributes={"system": name},
+                explanation=f"aggregate crm-export-header: {len(seen)} {name} report footer lines",
+                fingerprint=f"crm-export-footer:{name}",
+                start=start,
+                end=len(text),
+            )
+    return None
+
+
+AGGREGATES: dict[str, Aggregate] = {
+    "customer-list": Aggregate(_check_customer_list, _customer_list),
+    "crm-export-header": Aggregate(_check_crm, _crm_export),
+}
