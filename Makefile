@@ -18,6 +18,7 @@ run: setup
 
 test: setup
 	bash scripts/test-deps
+	bash scripts/check-deploy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -1,0 +1,163 @@
+"""Deployment files agree with the code: metric names, configuration keys, ports, policies."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import REGISTRY, generate_latest
+
+from dlp import metrics
+from dlp.config import load_settings, parse_listen
+from dlp.policy import PolicySet
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+METRIC_NAME = re.compile(r"\bdlp_[a-z_]+\b")
+
+
+def manifests() -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and "kind" in doc and doc["kind"] != "Kustomization":
+                out[(doc["kind"], doc["metadata"]["name"])] = doc
+    return out
+
+
+def exposed_names() -> set[str]:
+    metrics.initialise(detector_ids=("credit-card",))
+    text = generate_latest(REGISTRY).decode()
+    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("dlp_")}
+
+
+def dashboard_exprs() -> list[str]:
+    dashboard = json.loads((DEPLOY / "grafana" / "dlp-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    exprs += [a["expr"] for a in dashboard["annotations"]["list"]]
+    return exprs
+
+
+def rule_exprs() -> list[str]:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "dlp-alerts.yml").read_text())
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+
+
+@pytest.mark.parametrize("source", ["dashboard", "alert rules"])
+def test_every_referenced_metric_is_exposed(source: str) -> None:
+    exprs = dashboard_exprs() if source == "dashboard" else rule_exprs()
+    referenced = {name for expr in exprs for name in METRIC_NAME.findall(expr)}
+    assert referenced, source
+    assert referenced - exposed_names() == set()
+
+
+def test_dashboard_covers_the_required_views() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "dlp-dashboard.json").read_text())
+    titles = {panel["title"] for panel in dashboard["panels"]}
+    assert {
+        "Traffic by verdict",
+        "Top detectors",
+        "Blocks and quarantines",
+        "Scan latency percentiles",
+        "Extraction flags",
+        "Next-hop errors",
+        "Incidents open",
+    } <= titles
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_alert_rules_cover_the_required_conditions() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "dlp-alerts.yml").read_text())
+    names = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    assert {
+        "DlpDown",
+        "DlpBlockSpike",
+        "DlpQuarantineSpike",
+        "DlpNextHopFailures",
+        "DlpScanErrors",
+        "DlpScanLatencyHigh",
+        "DlpPolicyReloadFailed",
+    } <= names
+
+
+def configmap_settings_text() -> str:
+    text: str = manifests()[("ConfigMap", "dlp-config")]["data"]["dlp.yaml"]
+    return text
+
+
+def test_configmap_config_is_valid_and_matches_the_pod(tmp_path: Path) -> None:
+    config = tmp_path / "dlp.yaml"
+    config.write_text(configmap_settings_text())
+    settings = load_settings(config, environ={})
+    pod = manifests()[("StatefulSet", "dlp")]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert parse_listen(settings.smtp.listen) == ("0.0.0.0", ports["smtp"])
+    assert parse_listen(settings.http.listen) == ("0.0.0.0", ports["http"])
+    assert pod["terminationGracePeriodSeconds"] > settings.shutdown_grace_seconds
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert container["args"] == ["--config", f"{mounts['config']}/dlp.yaml", "serve"]
+    assert str(settings.state_dir) == mounts["state"]
+    assert f"{mounts['state']}/keys" == mounts["keys"]
+    assert mounts["site-policies"] in {str(p) for p in settings.policies}
+    env = {e["name"] for e in container["env"]}
+    assert env == {"DLP_ALERTS__WEBHOOK_SECRET"}
+    secret_keys = set(manifests()[("Secret", "dlp-secrets")]["stringData"])
+    assert {"finding-hash.key", "quarantine.key", "edm.key", "webhook-secret"} == secret_keys
+
+
+def test_site_policy_pack_loads_with_the_shipped_packs(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    for name, text in manifests()[("ConfigMap", "dlp-policies")]["data"].items():
+        (site / name).write_text(text)
+    policies = PolicySet.load([ROOT / "policies", site], internal_domains=("example.com",))
+    assert "site-card-numbers-outbound" in {rule.id for rule in policies.rules}
+    assert site / "site.yaml" in policies.files
+
+
+def test_autoscaler_and_budget_target_the_relay() -> None:
+    all_manifests = manifests()
+    target = all_manifests[("HorizontalPodAutoscaler", "dlp")]["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) in all_manifests
+    selector = all_manifests[("PodDisruptionBudget", "dlp")]["spec"]["selector"]["matchLabels"]
+    labels = all_manifests[("StatefulSet", "dlp")]["spec"]["template"]["metadata"]["labels"]
+    assert selector.items() <= labels.items()
+    service = all_manifests[("Service", "dlp")]["spec"]
+    assert {p["targetPort"] for p in service["ports"]} == {"smtp", "http"}
+
+
+def dockerfile_env() -> dict[str, str]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("ENV "):
+            env.update(item.split("=", 1) for item in shlex.split(line[4:]))
+    return env
+
+
+def test_dockerfile_environment_is_valid_configuration() -> None:
+    env = dockerfile_env()
+    settings = load_settings(None, environ=env)
+    assert settings.state_dir == Path("/var/lib/dlp")
+    assert parse_listen(settings.smtp.listen) == ("0.0.0.0", 10025)
+    assert parse_listen(settings.http.listen) == ("0.0.0.0", 8080)
+    assert "EXPOSE 10025 8080" in (ROOT / "Dockerfile").read_text()
+
+
+def test_compose_mounts_existing_files() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert set(compose["services"]) == {"dlp", "postfix", "prometheus", "grafana"}
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), source
+    env = compose["services"]["dlp"]["environment"]
+    assert load_settings(None, environ=env).smtp.next_hop == "smtp://postfix:10026"
