@@ -43,7 +43,7 @@ class Place:
 
     def child(self, key: str, line: int | None = None) -> Place:
         """The place of a field below this one."""
-        path = f"{self.path}.{key}" if self.path else key
+        path = f"{self.path}.{key}" if self.path and not key.startswith("[") else self.path + key
         return Place(self.file, line if line is not None else self.line, path, self.problems)
 
     def key(self, mapping: LineMap, key: str) -> Place:
