@@ -28,6 +28,7 @@ from faker import Faker
 __all__ = [
     "DETECTORS",
     "NEGATIVE_KINDS",
+    "Density",
     "Doc",
     "generate",
     "iban_check_digits",
@@ -462,8 +463,8 @@ class _Values:
             return f"{digits[:3]}-{digits[3]}-{digits[4:7]}-{digits[7:12]}-{digits[12]}"
         body = self.digits(9)
         total = sum(int(d) * (10 - i) for i, d in enumerate(body))
-        check = (11 - total % 11) % 11
-        digits = body + ("X" if check == 10 else str(check))
+        check10 = (11 - total % 11) % 11
+        digits = body + ("X" if check10 == 10 else str(check10))
         return f"{digits[0]}-{digits[1:4]}-{digits[4:9]}-{digits[9]}"
 
     def outlook_cid(self) -> str:
@@ -1043,6 +1044,8 @@ class _Generator:
         return b.doc("csv", header)
 
     def next_doc(self) -> Doc:
+        kinds: tuple[Callable[[], Doc], ...]
+        weights: tuple[float, ...]
         if self.density == "realistic":
             kinds = (self.prose, self.email, self.crm_note, self.csv_customers, self.csv_orders)
             weights = (0.3, 0.4, 0.2, 0.04, 0.02)

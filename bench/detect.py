@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.corpus import DETECTORS, Doc, generate  # noqa: E402
+from bench.corpus import DETECTORS, Density, Doc, generate  # noqa: E402
 
 __all__ = [
     "EngineRun",
@@ -390,9 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     size = int(args.size_mb * 1_000_000)
     summary: list[str] = []
-    for density in ("realistic", "dense"):
+    densities: tuple[Density, ...] = ("realistic", "dense")
+    for density in densities:
         start = time.perf_counter()
-        docs = generate(args.seed, size, density)  # type: ignore[arg-type]
+        docs = generate(args.seed, size, density)
         nbytes = _corpus_bytes(docs)
         truth = sum(len(d.spans) for d in docs)
         negatives = sum(len(d.negatives) for d in docs)

@@ -21,6 +21,7 @@ from bench.corpus import (
     CARD_BRANDS,
     DETECTORS,
     NEGATIVE_KINDS,
+    Density,
     Doc,
     generate,
     iban_check_digits,
@@ -48,7 +49,8 @@ _CARD_PREFIXES = {
 
 @pytest.fixture(scope="module")
 def corpora() -> dict[str, list[Doc]]:
-    return {density: generate(11, 300_000, density) for density in ("realistic", "dense")}  # type: ignore[misc]
+    densities: tuple[Density, ...] = ("realistic", "dense")
+    return {density: generate(11, 300_000, density) for density in densities}
 
 
 def _digits(text: str) -> str:
@@ -156,8 +158,8 @@ def test_values_are_not_glued_to_neighbouring_digits(corpora: dict[str, list[Doc
 
 def test_every_card_is_luhn_valid_with_a_known_brand(corpora: dict[str, list[Doc]]) -> None:
     cards = _values(corpora, "credit-card")
-    brands = Counter()
-    forms = Counter()
+    brands: Counter[str | None] = Counter()
+    forms: Counter[str] = Counter()
     for card in cards:
         digits = _digits(card)
         assert luhn_is_valid(card) and std_luhn.is_valid(digits), card
