@@ -1,0 +1,55 @@
+"""Releasing a quarantined item: claim it once, deliver it as originally addressed.
+
+Mail goes to the configured next hop with its original envelope (sender, recipients);
+an item without recipients (an HTTP upload) is released to its caller, with nothing to
+deliver. The claim in the store makes a second release of the same item impossible,
+even from two reviewers at once; a failed delivery returns the item to `held` with
+the outcome recorded, so it can be tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from dlp.config import Settings
+from dlp.errors import DeliveryError, PermanentDeliveryError
+from dlp.smtp.nexthop import deliver, next_hop_from_settings
+from dlp.store import Store
+
+__all__ = ["ReleaseOutcome", "release_item"]
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """Whether the release went through, and what happened, in one line."""
+
+    ok: bool
+    outcome: str
+
+
+async def release_item(store: Store, settings: Settings, item_id: str, actor: str) -> ReleaseOutcome:
+    """Claim, deliver and record the release of one item (raises `Conflict`, `NotFound`)."""
+    ticket = await asyncio.to_thread(store.claim_release, item_id, actor)
+    try:
+        if ticket.recipients:
+            data = await asyncio.to_thread(store.read_quarantine_bytes, item_id)
+            hop = next_hop_from_settings(settings)
+            await deliver(
+                hop,
+                ticket.sender or "",
+                ticket.recipients,
+                data,
+                timeout=settings.smtp.next_hop_timeout_seconds,
+            )
+            result = ReleaseOutcome(True, f"delivered to {hop} for {len(ticket.recipients)} recipient(s)")
+        else:
+            result = ReleaseOutcome(True, "released to the caller (no mail recipients to deliver to)")
+    except DeliveryError as exc:
+        kind = "permanent" if isinstance(exc, PermanentDeliveryError) else "temporary"
+        result = ReleaseOutcome(False, f"{kind} delivery failure: {exc}")
+    except Exception as exc:
+        await asyncio.to_thread(store.finish_release, item_id, f"internal error: {type(exc).__name__}", False)
+        raise
+    await asyncio.to_thread(store.finish_release, item_id, result.outcome, result.ok)
+    return result

@@ -1,0 +1,121 @@
+"""Who may call what: the 401/403 matrix, rate limiting, the first-start admin token."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dlp.api import ADMIN_TOKEN_FILE
+from dlp.metrics import AUTH_FAILURES
+from tests.api.conftest import Running, serve
+
+ROLES = ("scanner", "reviewer", "admin")
+MISSING = "01NOSUCHRECORD000000000000"
+
+# method, path, lowest role, status for an allowed role
+ROUTES = [
+    ("POST", "/v1/scan", "scanner", 200),
+    ("POST", "/v1/scan/text", "scanner", 200),
+    ("GET", "/v1/detectors", "scanner", 200),
+    ("GET", "/v1/policies", "scanner", 200),
+    ("GET", "/v1/quarantine", "reviewer", 200),
+    ("GET", f"/v1/quarantine/{MISSING}", "reviewer", 404),
+    ("GET", f"/v1/quarantine/{MISSING}/content", "reviewer", 404),
+    ("POST", f"/v1/quarantine/{MISSING}/release", "reviewer", 404),
+    ("DELETE", f"/v1/quarantine/{MISSING}", "reviewer", 404),
+    ("GET", "/v1/incidents", "reviewer", 200),
+    ("GET", f"/v1/incidents/{MISSING}", "reviewer", 404),
+    ("PATCH", f"/v1/incidents/{MISSING}", "reviewer", 404),
+    ("GET", "/v1/audit", "admin", 200),
+    ("GET", "/v1/tokens", "admin", 200),
+    ("POST", "/v1/tokens", "admin", 201),
+    ("DELETE", f"/v1/tokens/{MISSING}", "admin", 404),
+]
+
+BODIES = {
+    "/v1/scan": {"content": b"hello", "params": {"filename": "a.txt"}},
+    "/v1/scan/text": {"json": {"text": "hello"}},
+    "/v1/tokens": {"json": {"role": "scanner"}},
+    f"/v1/incidents/{MISSING}": {"json": {"status": "resolved"}},
+}
+
+
+def _call(client: httpx.Client, method: str, path: str) -> httpx.Response:
+    return client.request(method, path, **BODIES.get(path, {}) if method != "GET" else {})
+
+
+@pytest.mark.parametrize(("method", "path", "lowest", "allowed_status"), ROUTES)
+def test_role_matrix(api: Running, method: str, path: str, lowest: str, allowed_status: int) -> None:
+    with api.client() as anonymous:
+        response = _call(anonymous, method, path)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json() == {"error": "unauthorized", "detail": "a valid bearer token is required"}
+    with api.client() as forged:
+        forged.headers["Authorization"] = "Bearer dlp_not-a-real-token"
+        assert _call(forged, method, path).status_code == 401
+    for role in ROLES:
+        with api.client(role) as client:
+            response = _call(client, method, path)
+            if ROLES.index(role) >= ROLES.index(lowest):
+                assert response.status_code == allowed_status, (role, response.text)
+            else:
+                assert response.status_code == 403
+                assert response.json() == {
+                    "error": "forbidden",
+                    "detail": f"this route needs the {lowest} role",
+                }
+
+
+def test_revoked_token_is_refused(api: Running) -> None:
+    with api.client("admin") as admin:
+        created = admin.post("/v1/tokens", json={"role": "reviewer", "name": "temp-reviewer"}).json()
+        assert created["role"] == "reviewer" and created["token"].startswith("dlp_")
+        with api.client() as client:
+            client.headers["Authorization"] = f"Bearer {created['token']}"
+            assert client.get("/v1/incidents").status_code == 200
+            assert admin.delete("/v1/tokens/temp-reviewer").json()["revoked"] is True
+            assert client.get("/v1/incidents").status_code == 401
+        assert admin.post("/v1/tokens", json={"role": "reviewer", "name": "temp-reviewer"}).status_code == 409
+        listed = {t["name"]: t for t in admin.get("/v1/tokens").json()}
+        assert listed["temp-reviewer"]["revoked"] is True
+        assert "token" not in listed["temp-reviewer"]
+        actions = [
+            e["action"] for e in admin.get("/v1/audit", params={"target": created["id"]}).json()["items"]
+        ]
+        assert actions == ["token.revoke", "token.create"]
+
+
+def test_failed_authentications_are_counted_and_rate_limited(tmp_path: Path) -> None:
+    with serve(tmp_path / "var", http={"auth_failures_per_minute": 3}) as api:
+        before = AUTH_FAILURES._value.get()
+        with api.client() as client:
+            client.headers["Authorization"] = "Bearer wrong"
+            assert [client.get("/v1/policies").status_code for _ in range(3)] == [401, 401, 401]
+            limited = client.get("/v1/policies")
+            assert limited.status_code == 429
+            assert 1 <= int(limited.headers["retry-after"]) <= 61
+            assert limited.json()["error"] == "too many failed authentications"
+        with api.client("scanner") as good:
+            assert good.get("/v1/policies").status_code == 429
+        assert AUTH_FAILURES._value.get() - before == 3
+        with api.client() as anyone:
+            assert anyone.get("/healthz").status_code == 200
+
+
+def test_first_start_writes_an_admin_token_file(tmp_path: Path) -> None:
+    state = tmp_path / "var"
+    with serve(state) as api:
+        token_file = state / ADMIN_TOKEN_FILE
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        secret = token_file.read_text().strip()
+        with api.client() as client:
+            client.headers["Authorization"] = f"Bearer {secret}"
+            assert client.get("/v1/audit").status_code == 200
+        assert not any(secret in line for line in api.logs.lines)
+        assert any(str(token_file) in line for line in api.logs.lines)
+    with serve(state):
+        assert token_file.read_text().strip() == secret

@@ -1,0 +1,219 @@
+"""The quarantine lifecycle and incident review over HTTP, with the audit trail:
+list, read content, release to a Maildir or SMTP next hop (once), delete, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from dlp.model import ScanContext
+from dlp.store import run_retention
+from dlp.store.retention import purge_once
+from tests.api.conftest import Running, serve
+from tests.store.factories import PLANTED_MESSAGE, card_result, mail_context
+
+
+def _quarantined(api: Running) -> str:
+    item_id = api.store.quarantine(PLANTED_MESSAGE, card_result(), mail_context())
+    api.store.record_incident(card_result(), mail_context(), item_id)
+    return item_id
+
+
+def _audit(api: Running, target: str) -> list[tuple[str, str]]:
+    with api.client("admin") as admin:
+        items = admin.get("/v1/audit", params={"target": target}).json()["items"]
+    return [(entry["actor"], entry["action"]) for entry in reversed(items)]
+
+
+def test_lifecycle_list_read_release_to_maildir(api: Running) -> None:
+    item_id = _quarantined(api)
+    outbox = api.settings.state_dir.parent / "outbox"
+    before = set((outbox / "new").iterdir()) if (outbox / "new").exists() else set()
+    with api.client("reviewer") as reviewer:
+        listed = reviewer.get(
+            "/v1/quarantine", params={"status": "held", "channel": "smtp", "limit": 500}
+        ).json()
+        assert item_id in [i["id"] for i in listed["items"]]
+        item = reviewer.get(f"/v1/quarantine/{item_id}").json()
+        assert item["findings"][0]["preview"] == "4111 **** **** 1111"
+        assert item["recipients"] == ["bob@partner.example"]
+        assert reviewer.get(f"/v1/quarantine/{item_id}/content").content == PLANTED_MESSAGE
+        released = reviewer.post(f"/v1/quarantine/{item_id}/release")
+        assert released.status_code == 200, released.text
+        assert released.json()["released"] is True
+        assert released.json()["item"]["status"] == "released"
+        assert released.json()["outcome"] == f"delivered to maildir:{outbox} for 1 recipient(s)"
+        again = reviewer.post(f"/v1/quarantine/{item_id}/release")
+        assert again.status_code == 409
+        assert again.json() == {"error": "conflict", "detail": f"quarantine item {item_id} is released"}
+    delivered = set((outbox / "new").iterdir()) - before
+    assert [p.read_bytes() for p in delivered] == [PLANTED_MESSAGE]
+    reviewer = api.store.verify_token(api.tokens["reviewer"])
+    assert reviewer is not None
+    reviewer_name = reviewer.name
+    assert _audit(api, item_id) == [(reviewer_name, "quarantine.read"), (reviewer_name, "quarantine.release")]
+
+
+def test_concurrent_releases_deliver_once(api: Running) -> None:
+    item_id = _quarantined(api)
+    outbox = api.settings.state_dir.parent / "outbox" / "new"
+    before = len(list(outbox.iterdir())) if outbox.exists() else 0
+
+    async def race() -> list[int]:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api.tokens['reviewer']}"}
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, verify=False) as client:
+            replies = await asyncio.gather(
+                *(client.post(f"/v1/quarantine/{item_id}/release") for _ in range(6))
+            )
+        return sorted(r.status_code for r in replies)
+
+    assert asyncio.run(race()) == [200, 409, 409, 409, 409, 409]
+    assert len(list(outbox.iterdir())) == before + 1
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.envelopes: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        self.envelopes.append((str(envelope.mail_from), list(envelope.rcpt_tos), envelope.content))
+        return "250 2.0.0 Ok"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_release_to_smtp_next_hop_as_originally_addressed(tmp_path: Path) -> None:
+    sink = _Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with serve(
+            tmp_path / "var", smtp={"next_hop": f"smtp://127.0.0.1:{port}", "next_hop_tls": "none"}
+        ) as api:
+            item_id = _quarantined(api)
+            with api.client() as anyone:
+                assert anyone.get("/readyz").json()["checks"]["next_hop"] == "ok"
+            with api.client("reviewer") as reviewer:
+                response = reviewer.post(f"/v1/quarantine/{item_id}/release")
+            assert response.status_code == 200, response.text
+    finally:
+        controller.stop()
+    assert len(sink.envelopes) == 1
+    sender, recipients, data = sink.envelopes[0]
+    assert (sender, recipients) == ("alice@example.com", ["bob@partner.example"])
+    assert email.message_from_bytes(data)["Subject"] == "numbers"
+
+
+def test_failed_release_is_recorded_and_can_be_retried(tmp_path: Path) -> None:
+    port = _free_port()
+    with serve(
+        tmp_path / "var", smtp={"next_hop": f"smtp://127.0.0.1:{port}", "next_hop_timeout_seconds": 2}
+    ) as api:
+        item_id = _quarantined(api)
+        with api.client() as anyone:
+            ready = anyone.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["next_hop"].startswith(f"smtp://127.0.0.1:{port} unreachable")
+        with api.client("reviewer") as reviewer:
+            failed = reviewer.post(f"/v1/quarantine/{item_id}/release")
+            assert failed.status_code == 502
+            assert failed.json()["error"] == "release failed"
+            assert failed.json()["detail"].startswith("temporary delivery failure")
+            item = reviewer.get(f"/v1/quarantine/{item_id}").json()
+        assert item["status"] == "held"
+        assert item["release"]["attempts"] == 1
+        assert [a for _, a in _audit(api, item_id)] == ["quarantine.release"]
+
+
+def test_release_of_an_upload_without_recipients(api: Running) -> None:
+    item_id = api.store.quarantine(b"upload", card_result(), ScanContext(channel="http", client="portal"))
+    with api.client("reviewer") as reviewer:
+        response = reviewer.post(f"/v1/quarantine/{item_id}/release").json()
+    assert response["outcome"] == "released to the caller (no mail recipients to deliver to)"
+
+
+def test_delete_destroys_content_and_is_audited(api: Running) -> None:
+    item_id = _quarantined(api)
+    with api.client("reviewer") as reviewer:
+        deleted = reviewer.delete(f"/v1/quarantine/{item_id}")
+        assert deleted.status_code == 200
+        assert deleted.json()["status"] == "deleted"
+        gone = reviewer.get(f"/v1/quarantine/{item_id}/content")
+        assert gone.status_code == 404
+        assert gone.json()["error"] == "not found"
+        assert reviewer.post(f"/v1/quarantine/{item_id}/release").status_code == 409
+    assert not (api.settings.state_dir / "quarantine" / f"{item_id}.bin").exists()
+    assert [a for _, a in _audit(api, item_id)] == ["quarantine.delete"]
+
+
+def test_incident_review(api: Running) -> None:
+    incident_id = api.store.record_incident(card_result(), mail_context())
+    with api.client("reviewer") as reviewer:
+        listed = reviewer.get("/v1/incidents", params={"status": "open", "limit": 500}).json()
+        assert incident_id in [i["id"] for i in listed["items"]]
+        patched = reviewer.patch(
+            f"/v1/incidents/{incident_id}", json={"status": "false-positive", "notes": "test"}
+        )
+        assert patched.status_code == 200
+        assert (patched.json()["status"], patched.json()["notes"]) == ("false-positive", "test")
+        fp = reviewer.get("/v1/incidents", params={"status": "false-positive"}).json()["items"]
+        assert incident_id in [i["id"] for i in fp]
+        bad = reviewer.patch(f"/v1/incidents/{incident_id}", json={"status": "closed"})
+        assert bad.status_code == 422
+    assert [a for _, a in _audit(api, incident_id)] == ["incident.update"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"since": "2020-01-01T00:00:00Z"}, 200),
+        ({"since": "yesterday"}, 422),
+        ({"limit": 0}, 422),
+        ({"limit": 501}, 422),
+        ({"offset": -1}, 422),
+        ({"status": "lost"}, 422),
+    ],
+)
+def test_list_parameters(api: Running, params: dict[str, Any], status: int) -> None:
+    with api.client("reviewer") as reviewer:
+        assert reviewer.get("/v1/quarantine", params=params).status_code == status
+        assert reviewer.get("/v1/incidents", params=params).status_code == status
+
+
+def test_retention_purges_content_and_keys(tmp_path: Path) -> None:
+    with serve(tmp_path / "var", retention={"quarantine_days": 1e-6, "purge_interval_seconds": 0.05}) as api:
+        item_id = _quarantined(api)
+        report = asyncio.run(purge_once(api.store, time.time() + 60))
+        assert report.quarantine_items >= 1
+        with api.client("reviewer") as reviewer:
+            assert reviewer.get(f"/v1/quarantine/{item_id}/content").status_code == 404
+            assert reviewer.get(f"/v1/quarantine/{item_id}").status_code == 404
+        assert list((api.settings.state_dir / "quarantine").iterdir()) == []
+
+        async def briefly() -> None:
+            task = asyncio.create_task(run_retention(api.store, api.settings))
+            await asyncio.sleep(0.3)
+            task.cancel()
+
+        second = _quarantined(api)
+        time.sleep(0.1)
+        asyncio.run(briefly())
+        with api.client("reviewer") as reviewer:
+            assert reviewer.get(f"/v1/quarantine/{second}").status_code == 404

@@ -1,0 +1,216 @@
+"""Scanning over HTTP: raw and multipart bodies, text, 413, timeouts, quarantine on
+scan, incidents, and that the spool is emptied and never holds a raw value afterwards."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from dlp.store.crypto import CHUNK_SIZE
+from tests.api.conftest import BLOCK_MARK, MONITOR_MARK, SLOW_MARK, Running, StandInScanner
+from tests.store.factories import PLANTED_CARD, PLANTED_MESSAGE
+
+LIMIT = 4 * 1024 * 1024
+
+
+def _scan_raw(api: Running, body: bytes, **kwargs: object) -> httpx.Response:
+    with api.client("scanner") as client:
+        return client.post("/v1/scan", content=body, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected_name"),
+    [
+        ({"params": {"filename": "report.csv"}}, "report.csv"),
+        ({"headers": {"Content-Disposition": 'attachment; filename="q3 export.xlsx"'}}, "q3 export.xlsx"),
+        (
+            {"headers": {"Content-Disposition": "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"}},
+            "résumé.pdf",
+        ),
+        ({"headers": {"Content-Type": "text/plain"}}, None),
+    ],
+)
+def test_raw_body_is_scanned_with_its_name(
+    api: Running, kwargs: dict[str, object], expected_name: str | None
+) -> None:
+    response = _scan_raw(api, b"nothing to see", **kwargs)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["action"] == "allow"
+    assert body["quarantine_id"] is None and body["incident_id"] is None
+    assert body["parts"] == [
+        {"location": "file", "type": "application/octet-stream", "size": 14, "flags": []}
+    ]
+    scanner = api.scanner
+    assert isinstance(scanner, StandInScanner)
+    assert scanner.names[-1] == expected_name
+    assert scanner.contexts[-1].channel == "http"
+    assert scanner.contexts[-1].client is not None and scanner.contexts[-1].client.startswith("scanner-")
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE + 3])
+def test_multipart_field_file(api: Running, size: int) -> None:
+    data = b"a" * size
+    with api.client("scanner") as client:
+        response = client.post(
+            "/v1/scan",
+            files={"file": ("notes.txt", data, "text/plain")},
+            data={"comment": "ignored field"},
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["parts"][0]["size"] == size
+    assert isinstance(api.scanner, StandInScanner)
+    assert api.scanner.names[-1] == "notes.txt"
+
+
+@pytest.mark.parametrize(
+    ("files", "content", "headers", "detail"),
+    [
+        ({"other": ("x.txt", b"x")}, None, None, "the multipart body has no field named 'file'"),
+        (None, b"not multipart at all", {"Content-Type": "multipart/form-data; boundary=abc"}, None),
+        (None, b"--abc\r\n", {"Content-Type": "multipart/form-data"}, "multipart body without a boundary"),
+    ],
+)
+def test_broken_multipart_is_a_400(
+    api: Running,
+    files: dict[str, tuple[str, bytes]] | None,
+    content: bytes | None,
+    headers: dict[str, str] | None,
+    detail: str | None,
+) -> None:
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan", files=files, content=content, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad upload"
+    if detail:
+        assert response.json()["detail"] == detail
+
+
+def test_text_scan(api: Running) -> None:
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan/text", json={"text": f"card {PLANTED_CARD}", "name": "chat"})
+    body = response.json()
+    assert response.status_code == 200
+    assert body["action"] == "quarantine"
+    assert body["findings"][0]["preview"] == "4111 **** **** 1111"
+    assert PLANTED_CARD not in response.text
+    with api.client("reviewer") as reviewer:
+        content = reviewer.get(f"/v1/quarantine/{body['quarantine_id']}/content")
+    assert content.content == f"card {PLANTED_CARD}".encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({}, 422),
+        ({"text": 5}, 422),
+        ({"text": "x", "extra": 1}, 422),
+        ({"text": "x", "name": "n" * 300}, 422),
+    ],
+)
+def test_text_scan_validation(api: Running, payload: dict[str, object], status: int) -> None:
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan/text", json=payload)
+    assert response.status_code == status
+    assert response.json()["error"] == "invalid request"
+
+
+def test_text_scan_body_limit(api: Running) -> None:
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan/text", content=b'{"text": "' + b"a" * (11 * 1024 * 1024) + b'"}')
+    assert response.status_code == 413
+    assert response.json()["error"] == "too large"
+
+
+def _chunks(total: int, block: bytes = b"z" * 65536) -> Iterator[bytes]:
+    sent = 0
+    while sent < total:
+        piece = block[: min(len(block), total - sent)]
+        sent += len(piece)
+        yield piece
+
+
+@pytest.mark.parametrize(
+    ("size", "status"),
+    [(LIMIT, 200), (LIMIT + 1, 413), (3 * LIMIT, 413)],
+)
+@pytest.mark.parametrize("declared_length", [True, False])
+def test_upload_limit_while_streaming(api: Running, size: int, status: int, declared_length: bool) -> None:
+    body: bytes | Iterator[bytes] = b"z" * size if declared_length else _chunks(size)
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan", content=body)
+    assert response.status_code == status
+    if status == 413:
+        assert response.json() == {
+            "error": "too large",
+            "detail": f"the body is larger than the limit of {LIMIT} bytes",
+        }
+    assert list((api.settings.state_dir / "spool").iterdir()) == []
+
+
+def test_multipart_above_limit(api: Running) -> None:
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan", files={"file": ("big.bin", b"z" * (LIMIT + 1))})
+    assert response.status_code == 413
+
+
+def test_scan_timeout_is_a_503(api: Running) -> None:
+    response = _scan_raw(api, b"xx " + SLOW_MARK)
+    assert response.status_code == 503
+    assert response.json() == {"error": "scan timeout", "detail": "scan did not finish within 1 s"}
+    assert list((api.settings.state_dir / "spool").iterdir()) == []
+
+
+def test_quarantine_on_scan_stores_the_item_and_records_an_incident(api: Running) -> None:
+    response = _scan_raw(api, PLANTED_MESSAGE, params={"filename": "mail.eml"})
+    body = response.json()
+    assert (body["action"], body["regulations"]) == ("quarantine", ["pci-dss"])
+    assert body["quarantine_id"] and body["incident_id"]
+    with api.client("reviewer") as reviewer:
+        item = reviewer.get(f"/v1/quarantine/{body['quarantine_id']}").json()
+        incident = reviewer.get(f"/v1/incidents/{body['incident_id']}").json()
+        content = reviewer.get(f"/v1/quarantine/{body['quarantine_id']}/content")
+    assert (item["status"], item["channel"], item["size"], item["item_name"]) == (
+        "held",
+        "http",
+        len(PLANTED_MESSAGE),
+        "mail.eml",
+    )
+    assert item["client"].startswith("scanner-")
+    assert incident["quarantine_id"] == body["quarantine_id"]
+    assert incident["scan_id"] == body["id"]
+    assert content.content == PLANTED_MESSAGE
+    assert content.headers["content-disposition"] == 'attachment; filename="mail.eml"'
+
+
+@pytest.mark.parametrize(
+    ("content", "action", "incident", "monitor"),
+    [
+        (BLOCK_MARK, "block", True, False),
+        (MONITOR_MARK, "allow", True, True),
+        (b"plain", "allow", False, None),
+    ],
+)
+def test_incidents_for_non_allow_and_monitor(
+    api: Running, content: bytes, action: str, incident: bool, monitor: bool | None
+) -> None:
+    body = _scan_raw(api, content).json()
+    assert body["action"] == action
+    assert body["quarantine_id"] is None
+    assert (body["incident_id"] is not None) is incident
+    if incident:
+        with api.client("reviewer") as reviewer:
+            assert reviewer.get(f"/v1/incidents/{body['incident_id']}").json()["monitor"] is monitor
+
+
+def test_response_matches_the_documented_schema(api: Running) -> None:
+    with api.client() as client:
+        spec = client.get("/openapi.json").json()
+    documented = spec["components"]["schemas"]["ScanOut"]["properties"]
+    body = _scan_raw(api, PLANTED_MESSAGE).json()
+    assert set(body) <= set(documented)
+    assert set(spec["components"]["schemas"]["ScanOut"]["required"]) <= set(body)
+    assert json.dumps(body).count(PLANTED_CARD) == 0
