@@ -379,8 +379,10 @@ class _Values:
 
     # hard negatives
     def luhn_invalid_16(self) -> str:
-        number = self.card_digits(self.rng.choice(["visa", "mastercard", "mastercard-2", "discover", "jcb"]))
-        number = number[:15] + str((int(number[15]) + self.rng.randint(1, 9)) % 10)
+        brand = self.rng.choice(["visa", "mastercard", "mastercard-2", "discover", "jcb"])
+        body = self.card_digits(brand)[:15]
+        good = int(luhn_check_digit(body))
+        number = body + str((good + self.rng.randint(1, 9)) % 10)
         return self._form(number, (4, 4, 4, 4))
 
     def order_number(self) -> str:
