@@ -140,6 +140,7 @@ class FindingsCondition:
     detectors: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     min_confidence: Confidence = Confidence.LOW
+    max_confidence: Confidence = Confidence.HIGH
     min_count: int = 1
     min_distinct: int = 0
     per_part: bool = False
@@ -147,7 +148,7 @@ class FindingsCondition:
 
     def selects(self, finding: Finding) -> bool:
         """Whether one finding counts towards this condition."""
-        if finding.confidence < self.min_confidence:
+        if not self.min_confidence <= finding.confidence <= self.max_confidence:
             return False
         if self.detectors or self.categories:
             named = finding.category in self.categories or any(
@@ -517,6 +518,7 @@ _FINDINGS_KEYS = (
     "detectors",
     "categories",
     "min_confidence",
+    "max_confidence",
     "min_count",
     "min_distinct",
     "per",
@@ -540,6 +542,11 @@ def _parse_findings(value: Any, place: Place) -> Condition | None:
         label = place.key(mapping, "min_confidence").choice(mapping["min_confidence"], _CONFIDENCES)
         ok = ok and label is not None
         confidence = Confidence.parse(label or "low")
+    highest = Confidence.HIGH
+    if "max_confidence" in mapping:
+        label = place.key(mapping, "max_confidence").choice(mapping["max_confidence"], _CONFIDENCES)
+        ok = ok and label is not None
+        highest = Confidence.parse(label or "high")
     min_count = _count(mapping, "min_count", place, 1, default=1)
     min_distinct = _count(mapping, "min_distinct", place, 1, default=0)
     per = "item"
@@ -556,6 +563,7 @@ def _parse_findings(value: Any, place: Place) -> Condition | None:
         detectors=detectors,
         categories=categories,
         min_confidence=confidence,
+        max_confidence=highest,
         min_count=min_count,
         min_distinct=min_distinct,
         per_part=per == "part",

@@ -63,6 +63,13 @@ CASES = [
         "1 medium-confidence credit-card value in attachment export.csv",
     ),
     (
+        "max-confidence-miss",
+        "findings: {detectors: [credit-card], max_confidence: medium}",
+        evidence(CARD),
+        OUT,
+        None,
+    ),
+    (
         "category",
         "findings: {categories: [secret]}",
         evidence(finding("aws-access-key", "secret")),
