@@ -56,7 +56,7 @@ def read_pdf(node: Node, ctx: Context) -> Iterator[Part]:
             except Exception:
                 flags = (CORRUPT,)
                 continue
-            for offset, chunk in chunker.add(page + "\n\f\n"):
+            for offset, chunk in chunker.add(page.rstrip("\n") + "\n\f\n"):
                 emitted = True
                 yield node.part(chunk, offset=offset, mime=mime)
     for offset, chunk in chunker.finish():

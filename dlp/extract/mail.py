@@ -91,7 +91,7 @@ def _leaf(
         raw, flags = b"", (CORRUPT,)
     if not isinstance(raw, bytes):
         raw = b""
-    if any(isinstance(d, email.errors.InvalidBase64LengthDefect) for d in part.defects):
+    if _undecodable(part, raw):
         flags = (*flags, CORRUPT)
     blob, spool_flags = ctx.spool(iter([raw]))
     del raw
@@ -113,6 +113,16 @@ def _leaf(
             yield from text.text_parts(child, text.decoded_blocks(child, ctx), mime="text/plain")
     finally:
         blob.close()
+
+
+def _undecodable(part: Message, decoded: bytes) -> bool:
+    """Base64 that could not be decoded (wrong length, or nothing but invalid characters)."""
+    for defect in part.defects:
+        if isinstance(defect, email.errors.InvalidBase64LengthDefect):
+            return True
+        if isinstance(defect, email.errors.InvalidBase64CharactersDefect) and not decoded:
+            return True
+    return False
 
 
 def _charset(part: Message) -> str | None:

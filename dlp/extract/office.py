@@ -41,7 +41,7 @@ _CELL_BREAKS = re.compile(r"[\t\r\n]+")
 _DOCX_EXTRA = re.compile(r"^word/(header\d*|footer\d*|footnotes|endnotes|comments)\.xml$")
 _SLIDE = re.compile(r"^ppt/(slides/slide|notesSlides/notesSlide)(\d+)\.xml$")
 _EMBEDDED = re.compile(r"^(word|xl|ppt)/embeddings/")
-_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 
 Rows = Iterator[tuple[str, list[str], tuple[str, ...]]]
 
@@ -86,7 +86,7 @@ def read_office(node: Node, ctx: Context, archive: ZipArchive, flavour: str) -> 
             for name in entries
             if (m := _SLIDE.match(name))
         )
-        for number, what, name in slides:
+        for number, what, name in sorted(slides, key=lambda s: (s[0], s[1] != "slide")):
             yield from reader.text(entries[name], f"{node.location}#{what}{number}", _pptx_text)
     elif flavour == "xlsx":
         yield from _xlsx(reader, entries)
@@ -99,27 +99,30 @@ def read_office(node: Node, ctx: Context, archive: ZipArchive, flavour: str) -> 
 
 
 class _Sink:
-    """An expat target that dispatches start/end/data events to small callbacks by
-    local tag name and collects output pieces."""
+    """Callbacks bound straight to the expat parser inside defusedxml's parser (which
+    keeps its entity and DTD defences), skipping ElementTree's per-element wrappers:
+    start/end/data events are dispatched by local tag name; output pieces collect in `out`."""
 
     def __init__(self) -> None:
         self.out: list[str] = []
         self.stack: list[str] = []
 
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
+    def attach(self, parser: DefusedXMLParser) -> None:
+        """Route the parser's expat events to this sink."""
+        expat = parser.parser
+        expat.StartElementHandler = self._start
+        expat.EndElementHandler = self._end
+        expat.CharacterDataHandler = self.on_data
+
+    def _start(self, tag: str, attributes: list[str]) -> None:
         local = tag.rpartition("}")[2]
         self.stack.append(local)
+        attrib = dict(zip(attributes[::2], attributes[1::2], strict=False)) if attributes else {}
         self.on_start(local, attrib)
 
-    def end(self, tag: str) -> None:
+    def _end(self, tag: str) -> None:
         local = self.stack.pop() if self.stack else tag.rpartition("}")[2]
         self.on_end(local)
-
-    def data(self, data: str) -> None:
-        self.on_data(data)
-
-    def close(self) -> None:
-        return None
 
     def on_start(self, tag: str, attrib: dict[str, str]) -> None:
         return None
@@ -147,7 +150,8 @@ class _Reader:
         self.ctx.count_file()
         blob, flags = spool_zip_entry(self.ctx, self.archive, entry)
         try:
-            parser = DefusedXMLParser(target=sink)
+            parser = DefusedXMLParser()
+            sink.attach(parser)
             stream = blob.stream
             try:
                 while True:
@@ -157,7 +161,7 @@ class _Reader:
                         break
                     parser.feed(data)
                     yield ()
-                parser.close()
+                parser.parser.Parse(b"", True)
             except LimitReached:
                 raise
             except Exception:
@@ -265,9 +269,11 @@ class _DocxText(_Sink):
 
     def on_end(self, tag: str) -> None:
         if tag == "p":
-            self.out.append("\n")
+            self.out.append(" " if "tc" in self.stack else "\n")
         elif tag == "tc":
             self.out.append("\t")
+        elif tag == "tr":
+            self.out.append("\n")
 
     def on_data(self, data: str) -> None:
         if self.stack and self.stack[-1] in ("t", "delText"):

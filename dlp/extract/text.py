@@ -46,8 +46,8 @@ class Chunker:
     """Collects text pieces and hands out chunks of about `size` characters, cut after
     the last line end when there is one, with each chunk's offset in the whole text."""
 
-    def __init__(self, size: int = CHUNK_CHARS) -> None:
-        self.size = size
+    def __init__(self, size: int | None = None) -> None:
+        self.size = size or CHUNK_CHARS
         self.pieces: list[str] = []
         self.pending = 0
         self.offset = 0
