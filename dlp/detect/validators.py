@@ -315,9 +315,8 @@ def validate_swift_bic(value: str) -> bool | None:
 # ---------------------------------------------------------------------------------------------------
 # Contact data
 
-_NUMERIC_DATE = re.compile(r"(\d{1,4})([-/.])(\d{1,2})\2(\d{1,4})")
-
-
+# Shared by the phone-number veto and the date validator: 2024-03-15, 15.03.2024, 3/15/24 ...
+_NUMERIC_DATE = re.compile(r"(\d{1,4})([-/.])(\d{1,2})\2(\d{1,4})", re.ASCII)
 _PHONE_PUNCTUATION = str.maketrans("", "", " -.()/+\t\u00a0")
 
 
@@ -390,37 +389,42 @@ def validate_email_address(value: str) -> bool | None:
 def _ipv4_octets(text: str) -> list[int] | None:
     """The four octets of a dotted-quad IPv4 address in canonical form (no leading zeros), or None."""
     parts = text.split(".")
-    if len(parts) != 4:
+    if len(parts) != 4 or not text.isascii():
         return None
-    octets = []
     for part in parts:
-        if not (1 <= len(part) <= 3 and part.isascii() and part.isdigit()):
+        if not part.isdigit() or len(part) > 3 or (part[0] == "0" and len(part) > 1):
             return None
-        if len(part) > 1 and part[0] == "0":
-            return None
-        octet = int(part)
-        if octet > 255:
-            return None
-        octets.append(octet)
-    return octets
+    octets = list(map(int, parts))
+    return octets if max(octets) <= 255 else None
 
 
 _NETMASK_OCTETS = frozenset({0, 128, 192, 224, 240, 248, 252, 254, 255})
 
+# IPv4 ranges that are not globally reachable (IANA special-purpose registry), by first octet:
+# (lowest second octet, highest second octet, third octet or -1 for any). 224/4 and 240/4 (multicast,
+# reserved) are everything from 224 up.
+_IPV4_SPECIAL: dict[int, tuple[tuple[int, int, int], ...]] = {
+    0: ((0, 255, -1),),  # "this network"
+    10: ((0, 255, -1),),  # private
+    100: ((64, 127, -1),),  # carrier-grade NAT
+    127: ((0, 255, -1),),  # loopback
+    169: ((254, 254, -1),),  # link-local
+    172: ((16, 31, -1),),  # private
+    192: ((0, 0, 0), (0, 0, 2), (88, 88, 99), (168, 168, -1)),  # IETF, TEST-NET-1, 6to4 relay, private
+    198: ((18, 19, -1), (51, 51, 100)),  # benchmarking, TEST-NET-2
+    203: ((0, 0, 113),),  # TEST-NET-3
+}
 
-def _network(first: int, second: int, third: int, prefix: int) -> tuple[int, int]:
-    """(network, mask) as 32-bit integers for first.second.third.0/prefix."""
-    mask = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
-    return (first << 24 | second << 16 | third << 8) & mask, mask
 
-
-# IPv4 ranges that are not globally reachable (IANA special-purpose registry) or are multicast.
-_IPV4_NOT_PUBLIC = (
-    _network(0, 0, 0, 8), _network(10, 0, 0, 8), _network(100, 64, 0, 10), _network(127, 0, 0, 8),
-    _network(169, 254, 0, 16), _network(172, 16, 0, 12), _network(192, 0, 0, 24), _network(192, 0, 2, 24),
-    _network(192, 88, 99, 24), _network(192, 168, 0, 16), _network(198, 18, 0, 15),
-    _network(198, 51, 100, 24), _network(203, 0, 113, 24), _network(224, 0, 0, 4), _network(240, 0, 0, 4),
-)  # fmt: skip
+def _ipv4_public(octets: list[int]) -> bool:
+    """Whether a dotted quad lies outside every special-purpose and multicast range."""
+    first, second, third = octets[0], octets[1], octets[2]
+    if first >= 224:
+        return False
+    for low, high, exact_third in _IPV4_SPECIAL.get(first, ()):
+        if low <= second <= high and (exact_third < 0 or exact_third == third):
+            return False
+    return True
 
 
 def validate_ip_address(value: str) -> bool | None:
@@ -442,8 +446,7 @@ def validate_ip_address(value: str) -> bool | None:
                 return False
         if all(o < 10 for o in octets):
             return None
-        packed = octets[0] << 24 | octets[1] << 16 | octets[2] << 8 | octets[3]
-        return None if any(packed & mask == net for net, mask in _IPV4_NOT_PUBLIC) else True
+        return True if _ipv4_public(octets) else None
     try:
         address = ipaddress.IPv6Address(text.strip("[]"))
     except ValueError:
@@ -460,7 +463,7 @@ def validate_ip_address(value: str) -> bool | None:
 _ICD10_MAX_CATEGORY = {"C": 97, "D": 89, "E": 90, "H": 95, "K": 95, "P": 96, "T": 98, "U": 85}
 # ICD-10-CM categories whose third character is a letter.
 _ICD10_LETTER_CATEGORIES = frozenset({"C4A", "C7A", "C7B", "D3A", "M1A", "O9A", "Z3A"})
-_ICD10_RE = re.compile(r"([A-Z])(\d)([0-9A-Z])(?:\.?([0-9A-Z]{1,4}))?")
+_ICD10_RE = re.compile(r"([A-Z])([0-9])([0-9A-Z])(?:\.?([0-9A-Z]{1,4}))?")
 
 
 def validate_icd10_code(value: str) -> bool | None:
@@ -495,8 +498,8 @@ _MONTHS = {
     )
     for name in names
 }  # fmt: skip
-_DAY_MONTH_NAME = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?[ -]([A-Za-z]{3,9})\.?,?[ -](\d{4})")
-_MONTH_NAME_DAY = re.compile(r"([A-Za-z]{3,9})\.? (\d{1,2})(?:st|nd|rd|th)?,? (\d{4})")
+_DAY_MONTH_NAME = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?[ -]([A-Za-z]{3,9})\.?,?[ -](\d{4})", re.ASCII)
+_MONTH_NAME_DAY = re.compile(r"([A-Za-z]{3,9})\.? (\d{1,2})(?:st|nd|rd|th)?,? (\d{4})", re.ASCII)
 
 
 def _real_date(year: int, month: int, day: int) -> bool:
