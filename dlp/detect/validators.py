@@ -317,6 +317,7 @@ def validate_swift_bic(value: str) -> bool | None:
 
 # Shared by the phone-number veto and the date validator: 2024-03-15, 15.03.2024, 3/15/24 ...
 _NUMERIC_DATE = re.compile(r"(\d{1,4})([-/.])(\d{1,2})\2(\d{1,4})", re.ASCII)
+_MIXED_SEPARATOR_DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}", re.ASCII)
 _PHONE_PUNCTUATION = str.maketrans("", "", " -.()/+\t\u00a0")
 
 
@@ -538,7 +539,8 @@ def validate_date(value: str) -> bool | None:
     """A real calendar date, year 1900 to this year, in a common written form.
 
     Forms: 2024-03-15, 2024/3/15, 15.03.2024, 03/15/2024 (either day-month order), 2-digit years,
-    20240315, "15 March 2024", "15-Mar-2024", "March 15, 2024". Anything else: None.
+    20240315, "15 March 2024", "15-Mar-2024", "March 15, 2024". Mixed separators (2024/03-15) are
+    not a written date: False. Anything else: None.
     """
     text = value.strip()
     match = _NUMERIC_DATE.fullmatch(text)
@@ -546,6 +548,8 @@ def validate_date(value: str) -> bool | None:
         return _numeric_date_ok(match.group(1), match.group(3), match.group(4))
     if len(text) == 8 and text.isascii() and text.isdigit():
         return _real_date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    if _MIXED_SEPARATOR_DATE.fullmatch(text):
+        return False
     match = _DAY_MONTH_NAME.fullmatch(text)
     if match is not None:
         day, month_name, year = match.group(1), match.group(2), match.group(3)

@@ -302,7 +302,7 @@ CASES: list[tuple[str, str, bool | None]] = [
     ("date", "15 Marchx 1985", False),
     ("date", "hello", None),
     ("date", "15 March", None),
-    ("date", "2024/03-15", None),
+    ("date", "2024/03-15", False),
     # not-timestamp
     ("not-timestamp", "20230115123045", False),
     ("not-timestamp", "19700101000000", False),
