@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ __all__ = [
 CUSTOMER_LIST = "customer-list"
 CRM_HEADER = "crm-export-header"
 EDM_PREFIX = "edm:"
+_BODY = re.compile(r"(^|/)body\[\d+\]$")
 _DETECTOR_ID = re.compile(r"^[a-z0-9*?\[\]][a-z0-9*?\[\]:_.-]*$")
 _CONFIDENCES = ("low", "medium", "high")
 
@@ -52,7 +53,6 @@ class Facts:
     findings: tuple[Finding, ...]
     recipients: tuple[str, ...]
     external: tuple[str, ...]
-    parts: Mapping[str, PartInfo]
 
 
 class Condition(Protocol):
@@ -175,10 +175,10 @@ class FindingsCondition:
             count = sum(f.count for f in group)
             distinct = len({f.hash for f in group})
             if count >= self.min_count and distinct >= self.min_distinct:
-                return [self._explain(group, count, distinct, facts)]
+                return [self._explain(group, count, distinct)]
         return None
 
-    def _explain(self, group: list[Finding], count: int, distinct: int, facts: Facts) -> str:
+    def _explain(self, group: list[Finding], count: int, distinct: int) -> str:
         confidence = min(f.confidence for f in group).label
         names = _names(sorted({f.detector for f in group}))
         if self.min_distinct > 1:
@@ -187,7 +187,7 @@ class FindingsCondition:
         else:
             amount = str(count)
             noun = "value" if count == 1 else "values"
-        return f"{amount} {confidence}-confidence {names} {noun} {where(group, facts)}"
+        return f"{amount} {confidence}-confidence {names} {noun} {_where(group)}"
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ class EdmCondition:
         noun = "record" if records == 1 else "records"
         return [
             f"{records} known customer {noun} from EDM index {indexes} "
-            f"(up to {columns} columns) {where(selected, facts)}"
+            f"(up to {columns} columns) {_where(selected)}"
         ]
 
 
@@ -243,13 +243,13 @@ class CrmCondition:
             if not headers:
                 return None
             systems = _names(sorted({str(f.attributes.get("system", "unknown")) for f in headers}))
-            out.append(f"{systems} CRM export header {where(headers, facts)}")
+            out.append(f"{systems} CRM export header {_where(headers)}")
         if self.min_rows is not None:
             lists = [f for f in facts.findings if f.detector == CUSTOMER_LIST]
             rows = sum(_as_int(f.attributes.get("rows", f.count)) or 0 for f in lists)
             if not lists or rows < self.min_rows:
                 return None
-            out.append(f"customer list with {rows} rows of personal data {where(lists, facts)}")
+            out.append(f"customer list with {rows} rows of personal data {_where(lists)}")
         return out
 
 
@@ -385,7 +385,7 @@ class PartsCondition:
             if self.holds(part):
                 flags = [f for f in part.flags if any(fnmatch.fnmatchcase(f, p) for p in self.flags)]
                 state = f" {'/'.join(flags)}" if flags else ""
-                return [f"{describe_part(part.location, facts.parts)} ({part.type}){state}"]
+                return [f"{describe_part(part.location)} ({part.type}){state}"]
         return None
 
 
@@ -417,7 +417,7 @@ class FlagsCondition:
         for part in facts.evidence.parts:
             for flag in part.flags:
                 if self._matches(flag):
-                    return [f"{flag} content in {describe_part(part.location, facts.parts)}"]
+                    return [f"{flag} content in {describe_part(part.location)}"]
         for flag in facts.evidence.flags:
             if self._matches(flag):
                 return [f"item flagged {flag}"]
@@ -437,19 +437,26 @@ def domain_matches(domain: str, domains: Iterable[str]) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in domains)
 
 
-def describe_part(location: str, parts: Mapping[str, PartInfo]) -> str:
-    """A short human name for a part: `attachment export.csv`, or its location."""
-    part = parts.get(location)
-    if part is not None and part.name:
-        return f"attachment {part.name}" if "attachment" in location.lower() else part.name
+def describe_part(location: str) -> str:
+    """A short human name for a part: `message body`, `attachment export.csv`,
+    `customers.csv in attachment export.zip`, else its location (a file's name)."""
+    if _BODY.search(location):
+        return "message body"
+    if location.endswith("/headers") or location == "headers":
+        return "message headers"
+    sep, path = location.partition("attachment[")[1:]
+    if sep and "]:" in path:
+        path = path.partition("]:")[2]
+        container, slash, member = path.partition("/")
+        return f"{member.rpartition('/')[2]} in attachment {container}" if slash else f"attachment {path}"
     return location
 
 
-def where(findings: list[Finding], facts: Facts) -> str:
+def _where(findings: list[Finding]) -> str:
     """`in <part>` for findings in one part, `in N parts` otherwise."""
     locations = sorted({f.location for f in findings})
     if len(locations) == 1:
-        return f"in {describe_part(locations[0], facts.parts)}"
+        return f"in {describe_part(locations[0])}"
     return f"in {len(locations)} parts"
 
 

@@ -119,7 +119,6 @@ class PolicySet:
     def decide(self, evidence: Evidence, context: ScanContext) -> Verdict:
         """The one action for an item, with the rules that matched and why."""
         internal = self.internal_domains + _domains(context.internal_domains)
-        parts = {p.location: p for p in evidence.parts}
         recipients = tuple(context.recipients)
         base = Facts(
             evidence=evidence,
@@ -127,7 +126,6 @@ class PolicySet:
             findings=evidence.findings,
             recipients=recipients,
             external=_external(recipients, internal),
-            parts=parts,
         )
         sender = (context.sender or "").strip("<>").lower()
         matches: list[tuple[Rule, RuleMatch]] = []
@@ -195,7 +193,6 @@ def _facts_for(rule: Rule, base: Facts, internal: tuple[str, ...]) -> Facts:
         findings=findings,
         recipients=recipients,
         external=_external(recipients, internal),
-        parts=base.parts,
     )
 
 

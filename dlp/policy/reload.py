@@ -47,6 +47,7 @@ class PolicyReloader:
         self.version = current.version if current is not None else None
         self._snapshot = self.snapshot()
         self._wake: asyncio.Event | None = None
+        self._signal_loop: asyncio.AbstractEventLoop | None = None
         self._forced = False
         self._stopped = False
 
@@ -99,12 +100,16 @@ class PolicyReloader:
             self._wake.set()
 
     def install_signal_handler(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Reload on SIGHUP (where the platform has it)."""
+        """Reload on SIGHUP (where the platform has it); `stop` removes the handler."""
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        self._signal_loop = loop
 
     def stop(self) -> None:
-        """End `run` at its next wake-up."""
+        """End `run` at its next wake-up and stop listening for SIGHUP."""
         self._stopped = True
+        if self._signal_loop is not None:
+            self._signal_loop.remove_signal_handler(signal.SIGHUP)
+            self._signal_loop = None
         if self._wake is not None:
             self._wake.set()
 
