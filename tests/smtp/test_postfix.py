@@ -176,7 +176,7 @@ def postfix(postfix_ports: tuple[int, int]) -> Iterator[Postfix]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-CARDS = ["4111111111111111", "5500000000000004", "340000000000009", "4012888888881881", "6011000000000004"]
+CARDS = ["4539148803436467", "5425233430109903", "4916338506082832", "4024007198964305", "5191914942157165"]
 
 
 def _queue_ids(log: str, marker: str) -> list[str]:
@@ -223,15 +223,20 @@ async def test_postfix_after_queue(
     bounced = await asyncio.to_thread(postfix.wait, "bounce", _status(postfix, "pf-blocked", "bounced"))
     assert "550 5.7.1" in bounced and "(incident " in bounced
 
-    def arrived() -> list[bytes]:
-        got = postfix.delivered()
-        ok = [m for m in got if b"<pf-clean@corp.example>" in m or b"<pf-deferred@corp.example>" in m]
-        return got if len(ok) == 2 else []
+    def to(recipient: bytes, marker: bytes) -> list[bytes]:
+        rcpt = b"\nX-Rcpt-Args: <" + recipient + b">"
+        return [m for m in postfix.delivered() if rcpt in m and b"<" + marker + b"@corp.example>" in m]
 
-    messages = await asyncio.to_thread(postfix.wait, "delivery", arrived)
+    def arrived() -> bool:
+        wanted = [to(b"bob@partner.example", b"pf-clean"), to(b"bob@partner.example", b"pf-deferred")]
+        return all(len(found) == 1 for found in wanted) and bool(to(b"alice@corp.example", b"pf-blocked"))
+
+    await asyncio.to_thread(postfix.wait, "delivery and the bounce", arrived)
     for marker in (b"pf-clean", b"pf-deferred"):
-        [message] = [m for m in messages if b"<" + marker + b"@corp.example>" in m]
-        assert b"\nX-DLP-Verdict: allow\r\n" in message
-    assert not any(b"<pf-blocked@corp.example>" in m and b"Subject: test pf-blocked" in m for m in messages)
+        [message] = to(b"bob@partner.example", marker)
+        assert b"\nX-DLP-Verdict: allow\n" in message  # smtp-sink writes LF line ends
+    assert to(b"bob@partner.example", b"pf-blocked") == []
+    [bounce] = to(b"alice@corp.example", b"pf-blocked")
+    assert b"\nX-Mail-Args: <> " in bounce and b"550 5.7.1 " in bounce
     queue = await asyncio.to_thread(postfix.run, "postqueue", "-p")
     assert "Mail queue is empty" in queue

@@ -1,0 +1,127 @@
+"""Scanning verdicts through the relay, with the real worker pool, the shipped policy
+packs and the real SQLite store: allowed mail arrives byte-identical apart from our
+headers; alerted mail arrives with its incident; quarantined mail gets 250, never
+arrives and is in the store; blocked mail gets 550 and never arrives."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from dlp.config import Settings
+from dlp.smtp import replies
+from dlp.store import Store
+from dlp.workers import ScanPool
+from tests.smtp.client import Ledger, make_message, send
+from tests.smtp.conftest import INTERNAL_DOMAINS, RelayFactory
+from tests.smtp.sink import Sink
+
+CARD = "4539 1488 0343 6467"
+CARDS = ["4539148803436467", "5425233430109903", "4916338506082832", "4024007198964305", "5191914942157165"]
+PCI_BLOCK = "Message blocked: it contains payment card numbers (PCI DSS). Contact your security team."
+INCIDENT = re.compile(r"\(incident ([0-9A-Z]{26})\)$")
+
+
+def _hop(sink: Sink) -> str:
+    return f"smtp://127.0.0.1:{sink.port}"
+
+
+async def test_allowed_mail_arrives_with_verdict_header(
+    make_relay: RelayFactory, sink: Sink, scan_pool: ScanPool, store: Store
+) -> None:
+    relay = await make_relay(_hop(sink), scan_pool, scan=True)
+    original = make_message(
+        "v-allow", body="Lunch on Friday at noon?\n", attachment=b"Agenda: budget review, hiring plan.\n" * 8
+    )
+    outcome = await asyncio.to_thread(
+        send, relay.port, b"X-DLP-Verdict: allow\r\n" + original, xforward="ADDR=192.0.2.9 NAME=mx.example"
+    )
+    assert f"{outcome.code} {outcome.text}" == replies.DELIVERED
+    assert [r.data for r in sink.received] == [b"X-DLP-Verdict: allow\r\n" + original]
+    assert store.list_incidents().total == 0
+
+
+async def test_alert_delivers_with_incident_header(
+    make_relay: RelayFactory, sink: Sink, scan_pool: ScanPool, store: Store
+) -> None:
+    relay = await make_relay(_hop(sink), scan_pool, scan=True)
+    original = make_message("v-alert", body=f"Card for the hotel booking: {CARD}\n")
+    outcome = await asyncio.to_thread(send, relay.port, original, recipients=["carol@corp.example"])
+    assert f"{outcome.code} {outcome.text}" == replies.DELIVERED
+    [got] = sink.received
+    [incident] = store.list_incidents().items
+    assert incident["action"] == "alert"
+    assert got.data == f"X-DLP-Verdict: alert\r\nX-DLP-Incident: {incident['id']}\r\n".encode() + original
+    assert CARD.replace(" ", "") not in str(incident)
+
+
+async def test_quarantined_mail_is_held_not_delivered(
+    make_relay: RelayFactory, sink: Sink, scan_pool: ScanPool, store: Store
+) -> None:
+    relay = await make_relay(_hop(sink), scan_pool, scan=True)
+    original = make_message("v-quarantine", body=f"My card number is {CARD}, expiry 12/29.\n")
+    outcome = await asyncio.to_thread(
+        send,
+        relay.port,
+        original,
+        recipients=["carol@corp.example", "bob@partner.example"],
+        xforward="ADDR=192.0.2.9",
+    )
+    assert f"{outcome.code} {outcome.text}" == replies.QUARANTINED
+    assert sink.received == []
+    [held] = store.list_quarantine().items
+    assert store.read_quarantine_bytes(held["id"]) == original
+    assert (held["channel"], held["sender"], held["client"]) == ("smtp", "alice@corp.example", "192.0.2.9")
+    assert held["recipients"] == ["carol@corp.example", "bob@partner.example"]
+    [incident] = store.list_incidents().items
+    assert incident["quarantine_id"] == held["id"]
+
+
+async def test_blocked_mail_gets_550_with_incident(
+    make_relay: RelayFactory, sink: Sink, scan_pool: ScanPool, store: Store
+) -> None:
+    relay = await make_relay(_hop(sink), scan_pool, scan=True)
+    original = make_message("v-block", body="Cards: " + ", ".join(CARDS) + "\n")
+    outcome = await asyncio.to_thread(send, relay.port, original)
+    reply = f"{outcome.code} {outcome.text}"
+    match = INCIDENT.search(reply)
+    assert match is not None, reply
+    assert reply == replies.blocked(PCI_BLOCK, match.group(1))
+    assert sink.received == []
+    incident = store.get_incident(match.group(1))
+    assert (incident["action"], incident["quarantine_id"]) == ("block", None)
+    assert store.list_quarantine().total == 0
+
+
+async def test_mixed_batch_ledger(
+    make_relay: RelayFactory, sink: Sink, scan_pool: ScanPool, store: Store
+) -> None:
+    relay = await make_relay(_hop(sink), scan_pool, scan=True)
+    bodies = {
+        "clean": "See you tomorrow.\n",
+        "card": f"Card {CARD} exp 12/29\n",
+        "cards": "Cards: " + ", ".join(CARDS),
+    }
+    ledger = Ledger()
+    for n in range(6):
+        kind = list(bodies)[n % 3]
+        marker = f"batch-{kind}-{n}"
+        ledger.record(
+            marker, await asyncio.to_thread(send, relay.port, make_message(marker, body=bodies[kind]))
+        )
+    held = [store.read_quarantine_bytes(item["id"]) for item in store.list_quarantine().items]
+    counts = ledger.check([r.data for r in sink.received], held)
+    print(f"ledger verdicts: {counts}")
+    assert counts == {"accepted": 4, "delivered": 2, "quarantined": 2, "4xx": 0, "5xx": 2, "dropped": 0}
+
+
+async def test_scan_timeout_is_451(make_relay: RelayFactory, sink: Sink, tmp_path: Path) -> None:
+    pool = ScanPool(Settings(state_dir=tmp_path / "pool", internal_domains=INTERNAL_DOMAINS), workers=1)
+    try:
+        relay = await make_relay(_hop(sink), pool, scan=True, message_timeout_seconds=0.001)
+        outcome = await asyncio.to_thread(send, relay.port, make_message("v-timeout"))
+        assert f"{outcome.code} {outcome.text}" == replies.SCAN_FAILED
+        assert sink.received == []
+    finally:
+        pool.close()
