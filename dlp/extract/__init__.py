@@ -54,7 +54,7 @@ def extract(item: Item, limits: Limits) -> Iterator[Part]:
         yield Part(location, "application/octet-stream", 0, "", (CORRUPT,), item.name)
         return
     with stream:
-        ctx = Context(limits, descend=_unset)
+        ctx = Context(limits, descend=_unset, item_size=size)
         ctx.descend = lambda child: walk(child, ctx)
         root = Node(location=location, blob=Blob(stream, size), name=item.name, depth=0)
         emitted = False

@@ -111,8 +111,14 @@ class Node:
         location: str | None = None,
         mime: str | None = None,
     ) -> Part:
-        """A part of this node, carrying the node's own flags as well as `flags`."""
-        merged = tuple(sorted(set(self.flags) | set(flags)))
+        """A part of this node, carrying the node's own flags as well as `flags`.
+
+        A node cut short by a limit while it was unpacked is not also called corrupt
+        when its (partial) content fails to parse: the limit flag says why."""
+        merged_set = set(self.flags) | set(flags)
+        if CORRUPT in merged_set and any(flag.startswith("limit:") for flag in self.flags):
+            merged_set.discard(CORRUPT)
+        merged = tuple(sorted(merged_set))
         return Part(
             location=location or self.location,
             type=mime or self.mime,
@@ -138,6 +144,7 @@ class Context:
     files: int = 0
     expanded: int = 0
     exhausted: set[str] = field(default_factory=set)
+    item_size: int = 0
 
     def __post_init__(self) -> None:
         self.deadline = time.monotonic() + self.limits.max_seconds
@@ -167,11 +174,16 @@ class Context:
     ) -> tuple[Blob, tuple[str, ...]]:
         """Copy decompressed or decoded blocks into an anonymous spool, enforcing the
         per-member size, per-item expanded size, expansion ratio and time limits while
-        copying. Returns the blob (what was read before a limit hit) and the flags."""
+        copying. The ratio holds per member (against `consumed`, the compressed bytes read
+        so far) and for the whole item (all expanded bytes against the item's size).
+        Returns the blob (what was read before a limit hit) and the flags."""
+        limits = self.limits
+        if LIMIT_RATIO in self.exhausted:
+            return Blob.of_bytes(b""), (LIMIT_RATIO,)
+        item_budget = limits.max_ratio * max(self.item_size, 1)
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
         size = 0
         flags: list[str] = []
-        limits = self.limits
         try:
             for block in blocks:
                 room = min(limits.max_member_bytes - size, limits.max_total_bytes - self.expanded)
@@ -192,6 +204,10 @@ class Context:
                     and size > limits.max_ratio * max(consumed(), 1)
                 ):
                     flags.append(LIMIT_RATIO)
+                    break
+                if self.expanded > RATIO_FLOOR and self.expanded > item_budget:
+                    flags.append(LIMIT_RATIO)
+                    self.exhausted.add(LIMIT_RATIO)
                     break
                 if time.monotonic() > self.deadline:
                     flags.append(LIMIT_TIME)

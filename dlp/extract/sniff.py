@@ -1,5 +1,6 @@
-"""Content sniffing: which handler reads a blob, decided from its bytes (libmagic via
-python-magic plus a few checks of our own), never from its name or declared type.
+"""Content sniffing: which handler reads a blob, decided from its bytes (the signatures
+of the containers we open, checked first because they are cheap and exact, then libmagic
+via python-magic), never from its name or declared type.
 
 The name only breaks ties among text types (a `.csv` name makes delimited text a table)
 and is otherwise kept for locations and policies.
@@ -69,6 +70,15 @@ _BY_MIME = {
     "inode/x-empty": Kind.EMPTY,
 }
 
+_SIGNATURES = (
+    (b"PK\x03\x04", Kind.ZIP, "application/zip"),
+    (b"PK\x05\x06", Kind.ZIP, "application/zip"),
+    (b"\x1f\x8b", Kind.GZIP, "application/gzip"),
+    (b"\xfd7zXZ\x00", Kind.XZ, "application/x-xz"),
+    (b"7z\xbc\xaf\x27\x1c", Kind.SEVENZIP, "application/x-7z-compressed"),
+    (b"%PDF-", Kind.PDF, "application/pdf"),
+    (b"{\\rtf", Kind.RTF, "text/rtf"),
+)
 _ZIP_PREFIXES = ("application/vnd.openxmlformats-officedocument.", "application/vnd.oasis.opendocument.")
 _TABLE_NAMES = re.compile(r"\.(csv|tsv|tab)$", re.IGNORECASE)
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]?[^\r\n]*\r?$")
@@ -81,19 +91,20 @@ def sniff(head: bytes, name: str | None = None) -> tuple[str, str]:
     """The handler kind and MIME type for a blob whose first bytes are `head`."""
     if not head:
         return Kind.EMPTY, "application/x-empty"
+    for signature, known, known_mime in _SIGNATURES:
+        if head.startswith(signature):
+            return known, known_mime
+    if head[257:262] == b"ustar":
+        return Kind.TAR, "application/x-tar"
     try:
         mime = str(magic.from_buffer(head, mime=True))
     except Exception:
         mime = "application/octet-stream"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06") or mime.startswith(_ZIP_PREFIXES):
-        return Kind.ZIP, mime if mime.startswith(_ZIP_PREFIXES) else "application/zip"
+    if mime.startswith(_ZIP_PREFIXES):
+        return Kind.ZIP, mime
     if mime == "application/CDFV2-encrypted" or mime == "application/encrypted":
         return Kind.ENCRYPTED, mime
     kind = _BY_MIME.get(mime)
-    if kind is None and (head.startswith(b"{\\rtf") or head.startswith(b"\xef\xbb\xbf{\\rtf")):
-        return Kind.RTF, "text/rtf"
-    if kind is None and head.startswith(b"%PDF-"):
-        return Kind.PDF, "application/pdf"
     if kind is None and (mime.startswith("text/") or looks_like_utf16(head)):
         kind = Kind.TEXT
         mime = "text/plain"

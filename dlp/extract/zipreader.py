@@ -27,6 +27,7 @@ _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
 _LOCAL = struct.Struct("<4s2B4HL2L2H")
 _MAX_COMMENT = 65535
 _READ = 64 * 1024
+_READ_BZIP2 = 4096
 _OUT = 256 * 1024
 
 STORED, DEFLATED, BZIP2, AES = 0, 8, 12, 99
@@ -175,23 +176,23 @@ class ZipArchive:
         the compressed bytes consumed so far (for the caller's ratio check). Raises
         ZipError on a CRC mismatch or damaged data once the entry is fully read."""
         crc = 0
-        for block in _decompressed(entry.method, self._raw(entry, progress)):
+        for block in _decompressed(entry.method, self._raw(entry), progress):
             crc = zlib.crc32(block, crc)
             yield block
         if crc != entry.crc:
             raise ZipError("CRC mismatch")
 
-    def _raw(self, entry: ZipEntry, progress: list[int]) -> Iterator[bytes]:
+    def _raw(self, entry: ZipEntry) -> Iterator[bytes]:
         left = entry.compressed_size
         position = entry.data_offset
+        step = _READ if entry.method != BZIP2 else _READ_BZIP2
         while left > 0:
             self.stream.seek(position)
-            data = self.stream.read(min(_READ, left))
+            data = self.stream.read(min(step, left))
             if not data:
                 raise ZipError("entry data cut short")
             position += len(data)
             left -= len(data)
-            progress[0] += len(data)
             yield data
 
     def read_small(self, entry: ZipEntry, limit: int) -> bytes:
@@ -204,15 +205,19 @@ class ZipArchive:
         return bytes(out[:limit])
 
 
-def _decompressed(method: int, raw: Iterator[bytes]) -> Iterator[bytes]:
-    """Decompress `raw` blocks, never producing more than `_OUT` bytes per step."""
+def _decompressed(method: int, raw: Iterator[bytes], progress: list[int]) -> Iterator[bytes]:
+    """Decompress `raw` blocks, never producing more than `_OUT` bytes per step, keeping
+    `progress[0]` at the compressed bytes actually consumed."""
     if method == STORED:
-        yield from raw
+        for data in raw:
+            progress[0] += len(data)
+            yield data
     elif method == DEFLATED:
         inflater = zlib.decompressobj(-15)
         for data in raw:
             while data:
                 out = inflater.decompress(data, _OUT)
+                progress[0] += len(data) - len(inflater.unconsumed_tail)
                 data = inflater.unconsumed_tail
                 if out:
                     yield out
@@ -226,6 +231,7 @@ def _decompressed(method: int, raw: Iterator[bytes]) -> Iterator[bytes]:
         for data in raw:
             if unbzip.eof:
                 break
+            progress[0] += len(data)
             out = unbzip.decompress(data, _OUT)
             while True:
                 if out:

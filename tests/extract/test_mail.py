@@ -66,7 +66,8 @@ RAW_HEADERS = (
             f"Karte {CARD} für Sie",
         ),
         (
-            b"Content-Type: text/plain; charset=x-no-such-charset\r\n\r\nKarte 4111 1111 1111 1111 f\xc3\xbcr Sie\r\n",
+            b"Content-Type: text/plain; charset=x-no-such-charset\r\n\r\n"
+            b"Karte 4111 1111 1111 1111 f\xc3\xbcr Sie\r\n",
             "message/body[1]",
             f"Karte {CARD} für Sie\r\n",
         ),
