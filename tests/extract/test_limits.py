@@ -112,6 +112,12 @@ def test_depth_limit() -> None:
     assert all(CARD not in p.text for p in parts)
 
 
+ODF_MANIFEST = (
+    b'<m:manifest xmlns:m="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+    b'<m:file-entry m:full-path="content.xml"><m:encryption-data/></m:file-entry></m:manifest>'
+)
+
+
 @pytest.mark.parametrize(
     ("data", "name", "expected"),
     [
@@ -140,9 +146,7 @@ def test_depth_limit() -> None:
             samples.zip_bytes(
                 {
                     "mimetype": b"application/vnd.oasis.opendocument.text",
-                    "META-INF/manifest.xml": b'<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:'
-                    b'manifest:1.0"><manifest:file-entry manifest:full-path="content.xml"><manifest:encryption-data/>'
-                    b"</manifest:file-entry></manifest:manifest>",
+                    "META-INF/manifest.xml": ODF_MANIFEST,
                     "content.xml": os.urandom(200),
                 }
             ),
