@@ -122,7 +122,7 @@ async def spool_body(
     try:
         with os.fdopen(fd, "wb") as handle:
             writer = _Writer(handle)
-            media, params = parse_options_header(content_type or "")
+            media, params = parse_options_header((content_type or "").encode("latin-1", "replace"))
             if media == b"multipart/form-data":
                 boundary = params.get(b"boundary")
                 if not boundary:
@@ -156,7 +156,7 @@ class _FileField:
         self.limit = limit
         self.header_field = bytearray()
         self.header_value = bytearray()
-        self.headers: dict[str, str] = {}
+        self.headers: dict[str, bytes] = {}
         self.capturing = False
         self.found = False
         self.name: str | None = None
@@ -175,17 +175,18 @@ class _FileField:
 
     def on_header_end(self) -> None:
         key = self.header_field.decode("latin-1").strip().lower()
-        self.headers[key] = self.header_value.decode("utf-8", "replace").strip()
+        self.headers[key] = bytes(self.header_value).strip()
         self.header_field.clear()
         self.header_value.clear()
 
     def on_headers_finished(self) -> None:
-        disposition = self.headers.get("content-disposition", "")
+        disposition = self.headers.get("content-disposition", b"")
         _, params = parse_options_header(disposition)
         if params.get(b"name") == b"file" and not self.found:
             self.capturing = self.found = True
-            self.name = disposition_filename(disposition)
-            self.declared = self.headers.get("content-type") or None
+            self.name = disposition_filename(disposition.decode("utf-8", "replace"))
+            declared = self.headers.get("content-type", b"").decode("latin-1")
+            self.declared = declared or None
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if not self.capturing or self.too_large:

@@ -166,3 +166,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """One server for a test module (4 MiB upload limit, Maildir next hop)."""
     with serve(tmp_path_factory.mktemp("api") / "var") as running:
         yield running
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of the schemathesis run (selectable with `-m schemathesis`)."""
+    config.addinivalue_line("markers", "schemathesis: property-based run against /openapi.json")

@@ -66,6 +66,21 @@ def test_multipart_field_file(api: Running, size: int) -> None:
     assert api.scanner.names[-1] == "notes.txt"
 
 
+def test_multipart_with_non_ascii_headers(api: Running) -> None:
+    body = (
+        b'--b0\r\nContent-Disposition: form-data; name="\xc3\x97\xf1\x8e\xab\x8c"\r\n\r\n{}\r\n'
+        b'--b0\r\nContent-Disposition: form-data; name="file"; filename="r\xc3\xa9sum\xc3\xa9.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\nhello\r\n--b0--\r\n"
+    )
+    with api.client("scanner") as client:
+        response = client.post(
+            "/v1/scan", content=body, headers={"Content-Type": "multipart/form-data; boundary=b0"}
+        )
+    assert response.status_code == 200, response.text
+    assert isinstance(api.scanner, StandInScanner)
+    assert api.scanner.names[-1] == "résumé.txt"
+
+
 @pytest.mark.parametrize(
     ("files", "content", "headers", "detail"),
     [
