@@ -42,7 +42,13 @@ _EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-
 _QUIET_LOGGERS = {"mail.log": logging.WARNING, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 """Libraries that log protocol data (aiosmtpd logs received lines at DEBUG) stay at WARNING."""
 
-_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+"""Record attributes that are not event fields (`color_message` is uvicorn's terminal copy)."""
 
 
 def scrub(text: str) -> str:

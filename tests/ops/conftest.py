@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,9 +21,9 @@ class Receiver:
     arrived: threading.Event = field(default_factory=threading.Event)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """Start the webhook receiver on 127.0.0.1 with an OS-chosen port."""
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[Receiver]:
+    """Run a `Receiver` on 127.0.0.1 with an OS-chosen port until the block ends."""
     state: list[Receiver] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -44,7 +45,16 @@ def receiver() -> Iterator[Receiver]:
     state.append(Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hook"))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield state[0]
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    try:
+        yield state[0]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver for one test."""
+    with webhook_receiver() as rec:
+        yield rec
