@@ -3,9 +3,10 @@
 Header fields escape `\\` and `|`; extension values escape `\\`, `=` and line breaks.
 Extension keys used: `rt` (ms since epoch), `act` (action), `cat`, `externalId`
 (incident id), `suser` (sender), `duser` (recipients), `src` (client address when it is
-an IP), `cnt` (findings), `msg` (the rules' explanations), and custom strings `cs1`
-rules, `cs2` detectors, `cs3` regulations, `cs4` channel. Findings appear only as
-detector ids and counts: no preview or hash goes into the SIEM line.
+an IP), `cnt` (findings: `findings_total`, else the sum of their counts), `msg` (the
+rules' explanations), and custom strings `cs1` rules, `cs2` detectors, `cs3`
+regulations, `cs4` channel. Findings appear only as detector ids and counts: no preview
+or hash goes into the SIEM line.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def cef_message(incident: Mapping[str, Any]) -> str:
     with contextlib.suppress(ValueError):
         ext.append(("src", str(ipaddress.ip_address(client))))
     findings = incident.get("findings")
-    count = 0
-    if isinstance(findings, Sequence):
+    count = incident.get("findings_total")
+    if not isinstance(count, int) and isinstance(findings, Sequence):
         count = sum(int(f.get("count", 1)) for f in findings if isinstance(f, Mapping))
     ext.append(("cnt", str(count)))
     explanations = _strings(incident.get("rules"), "explanation")
