@@ -80,10 +80,10 @@ class Place:
         self.error(f"expected a non-empty string, got {_kind(value)}")
         return None
 
-    def texts(self, value: Any) -> tuple[str, ...] | None:
-        """A string or a list of non-empty strings."""
+    def texts(self, value: Any, allow_empty: bool = False) -> tuple[str, ...] | None:
+        """A string or a list of non-empty strings (an empty list only if allowed)."""
         items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not items:
+        if not isinstance(items, list) or not (items or allow_empty):
             self.error(f"expected a string or a non-empty list of strings, got {_kind(value)}")
             return None
         out = []

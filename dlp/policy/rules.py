@@ -211,7 +211,7 @@ def _with_pack_allowlists(
 def _texts(mapping: LineMap, key: str, place: Place) -> tuple[str, ...]:
     if key not in mapping:
         return ()
-    return place.key(mapping, key).texts(mapping[key]) or ()
+    return place.key(mapping, key).texts(mapping[key], allow_empty=True) or ()
 
 
 def _addresses(mapping: LineMap, key: str, place: Place) -> tuple[str, ...]:

@@ -251,3 +251,17 @@ def test_cli_scans_are_judged_as_if_leaving(shipped: PolicySet) -> None:
     verdict = shipped.decide(evidence(*cards(1)), ScanContext())
     assert verdict.action is Action.QUARANTINE
     assert verdict.rules[0].explanation.endswith("via cli (destination not known)")
+
+
+def test_the_readme_example_pack_is_valid(tmp_path: Path) -> None:
+    readme = (POLICIES / "README.md").read_text("utf-8")
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.yaml").write_text(example, "utf-8")
+    policies = PolicySet.load([tmp_path], internal_domains=INTERNAL)
+    assert [r.id for r in policies.rules] == ["pci-cards-bulk-outbound"]
+    assert shipped_decides(policies) is Action.BLOCK
+
+
+def shipped_decides(policies: PolicySet) -> Action:
+    """The action for five distinct cards mailed to partner.org."""
+    return policies.decide(evidence(*cards(5)), OUT).action
