@@ -138,18 +138,38 @@ def _segment(name: str) -> str:
 
 def decode_header(value: object) -> str:
     """A header value as text: RFC 2047 encoded words decoded, raw 8-bit bytes read as
-    UTF-8 (replaced where invalid); never raises."""
+    UTF-8 or else cp1252; never raises."""
     if isinstance(value, email.header.Header):
-        value = str(value)
+        try:
+            value = "".join(
+                _piece_text(piece, charset) for piece, charset in email.header.decode_header(value)
+            )
+        except Exception:
+            value = str(value)
     if not isinstance(value, str):
         return ""
-    value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if not value.isascii():
+        value = _piece_text(value.encode("utf-8", "surrogateescape"), None)
     if "=?" not in value:
         return value
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
     except Exception:
         return value
+
+
+def _piece_text(piece: bytes | str, charset: str | None) -> str:
+    if isinstance(piece, str):
+        return piece
+    if charset and charset.lower() not in ("unknown-8bit", "unknown", "x-unknown"):
+        try:
+            return piece.decode(charset, "replace")
+        except LookupError:
+            pass
+    try:
+        return piece.decode("utf-8")
+    except UnicodeDecodeError:
+        return piece.decode("cp1252", "replace")
 
 
 def _filename(part: Message) -> str | None:

@@ -105,7 +105,7 @@ def sniff(head: bytes, name: str | None = None) -> tuple[str, str]:
     if mime == "application/CDFV2-encrypted" or mime == "application/encrypted":
         return Kind.ENCRYPTED, mime
     kind = _BY_MIME.get(mime)
-    if kind is None and (mime.startswith("text/") or looks_like_utf16(head)):
+    if kind is None and (mime.startswith("text/") or looks_like_utf16(head) or _mostly_text(head)):
         kind = Kind.TEXT
         mime = "text/plain"
     if kind == Kind.TEXT and _looks_like_mail(head):
@@ -130,3 +130,15 @@ def _looks_like_mail(head: bytes) -> bool:
         if line.split(b":", 1)[0].lower() in _MAIL_HEADERS:
             known += 1
     return known >= 2
+
+
+_CONTROL_BYTES = bytes(sorted(set(range(32)) - {9, 10, 12, 13})) + b"\x7f"
+_HIGH_BYTES = bytes(range(128, 256))
+
+
+def _mostly_text(head: bytes) -> bool:
+    """Text with a few stray control bytes (NULs in a log, say), which libmagic calls binary."""
+    sample = head[:4096]
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
+    high = len(sample) - len(sample.translate(None, _HIGH_BYTES))
+    return controls * 10 < len(sample) and high * 4 < len(sample)
