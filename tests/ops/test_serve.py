@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import signal
 import smtplib
 import socket
@@ -41,6 +42,7 @@ CARDS = (
     "376284109384756",
 )
 WEBHOOK_SECRET = "ops-test-webhook-secret"
+ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 
 
@@ -151,6 +153,7 @@ class Environment:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
     """One `dlp serve` for the whole module (the drain test, last, stops it)."""
     tmp = tmp_path_factory.mktemp("serve")
+    shutil.copytree(ROOT / "policies", tmp / "policies", ignore=shutil.ignore_patterns("*.md"))
     syslog = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     syslog.bind(("127.0.0.1", 0))
     syslog.settimeout(10.0)
@@ -273,6 +276,37 @@ def test_logs_are_json_lines_without_raw_values(env: Environment) -> None:
     text = env.served.log.read_text()
     for card in CARDS:
         assert card not in text
+
+
+def reloads(env: Environment, result: str) -> float:
+    text = httpx.get(f"{env.served.http}/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "dlp_policy_reloads_total" and sample.labels == {"result": result}:
+                return sample.value
+    raise AssertionError("no dlp_policy_reloads_total sample")
+
+
+def wait_for_reloads(env: Environment, result: str, expected: float) -> None:
+    deadline = time.monotonic() + 15
+    while reloads(env, result) != expected:
+        assert time.monotonic() < deadline, f"{result} reloads stayed below {expected}"
+        time.sleep(0.1)
+
+
+def test_policy_reload_on_sighup_and_broken_file_refused(env: Environment) -> None:
+    succeeded, failed = reloads(env, "success"), reloads(env, "failure")
+    env.served.process.send_signal(signal.SIGHUP)
+    wait_for_reloads(env, "success", succeeded + 1)
+    broken = env.served.state_dir.parent / "policies" / "zz-broken.yaml"
+    broken.write_text("name: broken\nrules:\n  - id: x\n    action: explode\n")
+    try:
+        wait_for_reloads(env, "failure", failed + 1)
+    finally:
+        broken.unlink()
+    assert send(env, "dave@partner.test", BLOCKED_BODY)[0] == 550
+    events = [line for line in env.served.lines() if line["event"].startswith("policy reload failed")]
+    assert "zz-broken.yaml" in events[-1]["event"]
 
 
 def test_sigterm_drains_in_flight_mail(env: Environment) -> None:
