@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dlp.model import Confidence, Evidence, Finding, PartInfo, ScanContext
@@ -41,18 +41,46 @@ _CONFIDENCES = ("low", "medium", "high")
 
 @dataclass(frozen=True)
 class Facts:
-    """What conditions look at for one item under one rule.
+    """What conditions look at for one item under one rule, prepared once per item.
 
-    `findings` and `recipients` are already reduced by the rule's allowlists
-    (value hashes, recipients); `external` are the remaining recipients outside the
-    internal domains.
+    `groups` holds the findings by (detector, category) and `recipients` the recipients,
+    both already reduced by the rule's allowlists (value hashes, recipients); `external`
+    are the remaining recipients outside the internal domains.
     """
 
     evidence: Evidence
     context: ScanContext
-    findings: tuple[Finding, ...]
+    groups: Mapping[tuple[str, str], tuple[Finding, ...]]
     recipients: tuple[str, ...]
     external: tuple[str, ...]
+    external_domains: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls,
+        evidence: Evidence,
+        context: ScanContext,
+        findings: Iterable[Finding],
+        recipients: tuple[str, ...],
+        internal: tuple[str, ...],
+    ) -> Facts:
+        """Group the findings and work out the external recipients once."""
+        groups: dict[tuple[str, str], list[Finding]] = {}
+        for finding in findings:
+            groups.setdefault((finding.detector, finding.category), []).append(finding)
+        external = tuple(r for r in recipients if not domain_matches(domain_of(r), internal))
+        return cls(
+            evidence=evidence,
+            context=context,
+            groups={key: tuple(group) for key, group in groups.items()},
+            recipients=recipients,
+            external=external,
+            external_domains=tuple(sorted({domain_of(r) for r in external})),
+        )
+
+    def of_detector(self, detector: str) -> list[Finding]:
+        """The findings of one detector."""
+        return [f for (name, _), group in self.groups.items() if name == detector for f in group]
 
 
 class Condition(Protocol):
@@ -145,22 +173,36 @@ class FindingsCondition:
     min_distinct: int = 0
     per_part: bool = False
     attributes: tuple[AttributeTest, ...] = ()
+    _pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
-    def selects(self, finding: Finding) -> bool:
-        """Whether one finding counts towards this condition."""
+    def __post_init__(self) -> None:
+        if self.detectors:
+            pattern = re.compile("|".join(fnmatch.translate(d) for d in self.detectors))
+            object.__setattr__(self, "_pattern", pattern)
+
+    def names(self, detector: str, category: str) -> bool:
+        """Whether findings of this detector and category are looked at."""
+        if not self.detectors and not self.categories:
+            return True
+        if category in self.categories:
+            return True
+        return self._pattern is not None and self._pattern.match(detector) is not None
+
+    def keeps(self, finding: Finding) -> bool:
+        """Whether one finding of a named detector counts (confidence, attributes)."""
         if not self.min_confidence <= finding.confidence <= self.max_confidence:
             return False
-        if self.detectors or self.categories:
-            named = finding.category in self.categories or any(
-                fnmatch.fnmatchcase(finding.detector, pattern) for pattern in self.detectors
-            )
-            if not named:
-                return False
         return all(test.holds(finding) for test in self.attributes)
 
     def test(self, facts: Facts) -> list[str] | None:
         """An explanation of the best group (item, or the part) meeting the minimums."""
-        selected = [f for f in facts.findings if self.selects(f)]
+        selected = [
+            f
+            for (detector, category), group in facts.groups.items()
+            if self.names(detector, category)
+            for f in group
+            if self.keeps(f)
+        ]
         if not selected:
             return None
         groups: Iterable[list[Finding]]
@@ -202,10 +244,10 @@ class EdmCondition:
         """Holds when enough records matched on enough columns."""
         selected = [
             f
-            for f in facts.findings
-            if f.detector.startswith(EDM_PREFIX)
-            and (self.index is None or f.detector == EDM_PREFIX + self.index)
-            and (_as_int(f.attributes.get("columns", 1)) or 0) >= self.min_columns
+            for (detector, _), group in facts.groups.items()
+            if detector.startswith(EDM_PREFIX) and (self.index is None or detector == EDM_PREFIX + self.index)
+            for f in group
+            if (_as_int(f.attributes.get("columns", 1)) or 0) >= self.min_columns
         ]
         if not selected:
             return None
@@ -236,16 +278,15 @@ class CrmCondition:
         if self.export_header:
             headers = [
                 f
-                for f in facts.findings
-                if f.detector == CRM_HEADER
-                and (not self.systems or str(f.attributes.get("system", "")).lower() in self.systems)
+                for f in facts.of_detector(CRM_HEADER)
+                if not self.systems or str(f.attributes.get("system", "")).lower() in self.systems
             ]
             if not headers:
                 return None
             systems = _names(sorted({str(f.attributes.get("system", "unknown")) for f in headers}))
             out.append(f"{systems} CRM export header {_where(headers)}")
         if self.min_rows is not None:
-            lists = [f for f in facts.findings if f.detector == CUSTOMER_LIST]
+            lists = facts.of_detector(CUSTOMER_LIST)
             rows = sum(_as_int(f.attributes.get("rows", f.count)) or 0 for f in lists)
             if not lists or rows < self.min_rows:
                 return None
@@ -314,7 +355,7 @@ class ExternalCondition:
         if not facts.recipients:
             return None
         if self.external and facts.external:
-            domains = sorted({domain_of(r) for r in facts.external})
+            domains = list(facts.external_domains)
             label = "domain" if len(domains) == 1 else "domains"
             return [f"to external {label} {_names(domains, ', ')}"]
         if not self.external and not facts.external:

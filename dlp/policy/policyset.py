@@ -119,18 +119,11 @@ class PolicySet:
     def decide(self, evidence: Evidence, context: ScanContext) -> Verdict:
         """The one action for an item, with the rules that matched and why."""
         internal = self.internal_domains + _domains(context.internal_domains)
-        recipients = tuple(context.recipients)
-        base = Facts(
-            evidence=evidence,
-            context=context,
-            findings=evidence.findings,
-            recipients=recipients,
-            external=_external(recipients, internal),
-        )
+        base = Facts.of(evidence, context, evidence.findings, tuple(context.recipients), internal)
         sender = (context.sender or "").strip("<>").lower()
         matches: list[tuple[Rule, RuleMatch]] = []
         for rule in self.rules:
-            if not rule.enabled or (sender and _listed(sender, rule.allow_senders)):
+            if not rule.enabled or (sender and rule.allow_senders and _listed(sender, rule.allow_senders)):
                 continue
             facts = _facts_for(rule, base, internal)
             fragments = rule.when.test(facts)
@@ -181,19 +174,13 @@ class PolicySet:
 def _facts_for(rule: Rule, base: Facts, internal: tuple[str, ...]) -> Facts:
     if not rule.allow_hashes and not rule.allow_recipients:
         return base
-    findings: tuple[Finding, ...] = base.findings
+    findings: tuple[Finding, ...] = base.evidence.findings
     if rule.allow_hashes:
         findings = tuple(f for f in findings if not _hash_listed(f.hash, rule.allow_hashes))
     recipients = base.recipients
     if rule.allow_recipients:
         recipients = tuple(r for r in recipients if not _listed(r.strip("<>").lower(), rule.allow_recipients))
-    return Facts(
-        evidence=base.evidence,
-        context=base.context,
-        findings=findings,
-        recipients=recipients,
-        external=_external(recipients, internal),
-    )
+    return Facts.of(base.evidence, base.context, findings, recipients, internal)
 
 
 def _hash_listed(value: str, listed: frozenset[str]) -> bool:
@@ -203,10 +190,6 @@ def _hash_listed(value: str, listed: frozenset[str]) -> bool:
 def _listed(address: str, entries: tuple[str, ...]) -> bool:
     """An address is listed by itself or by its domain (subdomains included)."""
     return address in entries or domain_matches(domain_of(address), [e for e in entries if "@" not in e])
-
-
-def _external(recipients: tuple[str, ...], internal: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(r for r in recipients if not domain_matches(domain_of(r), internal))
 
 
 def _domains(domains: Sequence[str]) -> tuple[str, ...]:
