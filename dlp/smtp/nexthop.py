@@ -16,6 +16,11 @@ ESMTP parameters of the original transaction pass through verbatim where the nex
 announces the extension (BODY needs 8BITMIME; RET, ENVID, NOTIFY, ORCPT need DSN; AUTH=
 needs AUTH); SIZE is recomputed from the bytes actually sent; SMTPUTF8 mail to a next hop
 without SMTPUTF8 fails permanently (RFC 6531 forbids downgrading it silently).
+
+Connections are reused, as Postfix's SMTP client does: after a successful transaction
+the connection waits (per event loop, up to 10 s and 100 messages) for the next message
+to the same hop. A reused connection found closed before MAIL was accepted is replaced
+by a fresh one within the same attempt.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import asyncio
 import os
 import socket
 import ssl
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +43,14 @@ from dlp.config import Settings
 from dlp.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
 from dlp.model import new_id
 
-__all__ = ["NextHop", "TlsMode", "deliver", "next_hop_from_settings", "parse_next_hop"]
+__all__ = [
+    "NextHop",
+    "TlsMode",
+    "close_idle_connections",
+    "deliver",
+    "next_hop_from_settings",
+    "parse_next_hop",
+]
 
 TlsMode = Literal["none", "opportunistic", "required"]
 
@@ -123,6 +137,91 @@ async def deliver(
     )
     if len(per_rcpt) != len(recipients):
         raise ValueError("rcpt_options_each needs one entry per recipient")
+    connection = _take_idle(hop)
+    try:
+        async with asyncio.timeout(timeout):
+            if connection is not None:
+                try:
+                    await _transaction(connection, hop, sender, recipients, data, mail_options, per_rcpt)
+                except _StaleConnection:
+                    connection.client.close()
+                    connection = None
+            if connection is None:
+                connection = await _open(hop, timeout)
+                await _transaction(connection, hop, sender, recipients, data, mail_options, per_rcpt)
+    except TimeoutError as exc:
+        _discard(connection)
+        raise TemporaryDeliveryError(f"next hop {hop} did not answer within {timeout:.0f} s") from exc
+    except aiosmtplib.SMTPResponseException as exc:
+        _discard(connection)
+        raise TemporaryDeliveryError(f"next hop {hop}: {exc.code} {exc.message}", code=exc.code) from exc
+    except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        _discard(connection)
+        raise TemporaryDeliveryError(f"next hop {hop} unavailable: {type(exc).__name__}") from exc
+    except BaseException:
+        _discard(connection)
+        raise
+    _put_idle(hop, connection)
+
+
+async def close_idle_connections() -> None:
+    """Say QUIT on the connections kept open for reuse by this event loop (at shutdown)."""
+    pools = _IDLE.pop(asyncio.get_running_loop(), {})
+    for connections in pools.values():
+        for connection in connections:
+            try:
+                async with asyncio.timeout(2):
+                    await connection.client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                connection.client.close()
+
+
+@dataclass
+class _Connection:
+    """An open, greeted (and, per the TLS mode, encrypted) connection to a next hop."""
+
+    client: aiosmtplib.SMTP
+    uses: int = 0
+    idle_since: float = 0.0
+
+
+class _StaleConnection(Exception):
+    """A reused connection turned out closed before MAIL was accepted: open a new one."""
+
+
+_IDLE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[NextHop, list[_Connection]]] = (
+    weakref.WeakKeyDictionary()
+)
+_IDLE_SECONDS = 10.0
+_MAX_USES = 100
+
+
+def _take_idle(hop: NextHop) -> _Connection | None:
+    pool = _IDLE.get(asyncio.get_running_loop(), {}).get(hop, [])
+    now = time.monotonic()
+    while pool:
+        connection = pool.pop()
+        if connection.client.is_connected and now - connection.idle_since < _IDLE_SECONDS:
+            return connection
+        connection.client.close()
+    return None
+
+
+def _put_idle(hop: NextHop, connection: _Connection) -> None:
+    connection.uses += 1
+    if connection.uses >= _MAX_USES or not connection.client.is_connected:
+        connection.client.close()
+        return
+    connection.idle_since = time.monotonic()
+    _IDLE.setdefault(asyncio.get_running_loop(), {}).setdefault(hop, []).append(connection)
+
+
+def _discard(connection: _Connection | None) -> None:
+    if connection is not None:
+        connection.client.close()
+
+
+async def _open(hop: NextHop, timeout: float) -> _Connection:
     client = aiosmtplib.SMTP(
         hostname=hop.host,
         port=hop.port,
@@ -130,21 +229,24 @@ async def deliver(
         start_tls=False,
         local_hostname=_local_hostname(),
     )
+    connection = _Connection(client)
     try:
-        async with asyncio.timeout(timeout):
-            await _transaction(client, hop, sender, recipients, data, mail_options, per_rcpt)
-    except TimeoutError as exc:
-        raise TemporaryDeliveryError(f"next hop {hop} did not answer within {timeout:.0f} s") from exc
-    except aiosmtplib.SMTPResponseException as exc:
-        raise TemporaryDeliveryError(f"next hop {hop}: {exc.code} {exc.message}", code=exc.code) from exc
-    except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
-        raise TemporaryDeliveryError(f"next hop {hop} unavailable: {type(exc).__name__}") from exc
-    finally:
+        await client.connect()
+        await client.ehlo()
+        if hop.tls != "none":
+            if client.supports_extension("starttls"):
+                await client.starttls(validate_certs=hop.tls == "required")
+                await client.ehlo()
+            elif hop.tls == "required":
+                raise TemporaryDeliveryError(f"next hop {hop} does not offer STARTTLS (TLS required)")
+    except BaseException:
         client.close()
+        raise
+    return connection
 
 
 async def _transaction(
-    client: aiosmtplib.SMTP,
+    connection: _Connection,
     hop: NextHop,
     sender: str,
     recipients: Sequence[str],
@@ -152,16 +254,17 @@ async def _transaction(
     mail_options: Sequence[str],
     per_rcpt: list[list[str]],
 ) -> None:
-    await client.connect()
-    await client.ehlo()
-    if hop.tls != "none":
-        if client.supports_extension("starttls"):
-            await client.starttls(validate_certs=hop.tls == "required")
-            await client.ehlo()
-        elif hop.tls == "required":
-            raise TemporaryDeliveryError(f"next hop {hop} does not offer STARTTLS (TLS required)")
+    client = connection.client
+    reused = connection.uses > 0
     mail_params = _mail_params(client, mail_options, len(data))
-    reply = await client.execute_command(b"MAIL", _address("FROM", sender), *mail_params)
+    try:
+        reply = await client.execute_command(b"MAIL", _address("FROM", sender), *mail_params)
+    except aiosmtplib.SMTPServerDisconnected:
+        if reused:
+            raise _StaleConnection from None
+        raise
+    if reused and reply.code == 421:
+        raise _StaleConnection
     _check(reply, hop, "MAIL")
     refused: list[int] = []
     for recipient, options in zip(recipients, per_rcpt, strict=True):
@@ -182,10 +285,6 @@ async def _transaction(
         await client.data(data)
     except aiosmtplib.SMTPDataError as exc:
         _check(aiosmtplib.SMTPResponse(exc.code, exc.message), hop, "DATA")
-    try:
-        await client.quit()
-    except (aiosmtplib.SMTPException, OSError):
-        return
 
 
 def _check(reply: aiosmtplib.SMTPResponse, hop: NextHop, command: str) -> None:

@@ -29,11 +29,11 @@ from aiosmtpd.smtp import Envelope, Session
 
 from dlp import metrics
 from dlp.config import Settings, parse_listen
-from dlp.errors import PermanentDeliveryError, ScanTimeout, TemporaryDeliveryError
+from dlp.errors import ConfigError, PermanentDeliveryError, ScanTimeout, TemporaryDeliveryError
 from dlp.model import Action, Item, ScanContext, ScanResult
 from dlp.smtp import replies
 from dlp.smtp.headers import rewrite_headers
-from dlp.smtp.nexthop import NextHop, deliver, next_hop_from_settings
+from dlp.smtp.nexthop import NextHop, close_idle_connections, deliver, next_hop_from_settings
 from dlp.smtp.server import XFORWARD_ATTRIBUTES, RelayEnvelope, RelaySMTP
 from dlp.store import Store, incident_warranted
 
@@ -52,7 +52,9 @@ _NET = ipaddress.IPv4Network | ipaddress.IPv6Network
 class Relay:
     """The relay service: `await start()`, `port`, `await stop(grace)`."""
 
-    def __init__(self, settings: Settings, pool: ScanPool, store: Store) -> None:
+    def __init__(self, settings: Settings, pool: ScanPool | None, store: Store) -> None:
+        if pool is None and settings.smtp.scan:
+            raise ConfigError("the relay scans (smtp.scan) but was given no scan pool")
         self._settings = settings
         self._smtp = settings.smtp
         self._pool = pool
@@ -137,6 +139,7 @@ class Relay:
             connection.abort(replies.SHUTTING_DOWN)
         if self._server is not None:
             await self._server.wait_closed()
+        await close_idle_connections()
         log.info("SMTP relay stopped")
 
     # aiosmtpd handler hooks
@@ -185,6 +188,7 @@ class Relay:
             internal_domains=self._settings.internal_domains,
         )
         item = Item(data=content, name=None, declared_type="message/rfc822")
+        assert self._pool is not None
         try:
             result = await self._pool.scan(item, context, timeout=max(deadline - loop.time(), 0.001))
         except ScanTimeout as exc:

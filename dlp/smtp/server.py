@@ -149,6 +149,9 @@ def _split_params(
     """Take the pass-through parameters (verbatim) out of a MAIL/RCPT argument."""
     if arg is None or server.session is None or not server.session.extended_smtp:
         return arg, []
+    upper = arg.upper()
+    if not any(f"{name}=" in upper for name in names):
+        return arg, []
     stripped = server._strip_command_keyword(keyword, arg)
     if stripped is None:
         return arg, []

@@ -26,7 +26,7 @@ async def main(state_dir: Path, next_hop: str, port: int) -> None:
             scan=False,
         ),
     )
-    relay = Relay(settings, None, open_store(settings))  # type: ignore[arg-type]
+    relay = Relay(settings, None, open_store(settings))
     await relay.start()
     print(relay.port, flush=True)
     await asyncio.Event().wait()

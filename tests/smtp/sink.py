@@ -35,6 +35,13 @@ class Sink:
     port: int = 0
     raw_mail_lines: list[str] = field(default_factory=list)
     raw_rcpt_lines: list[str] = field(default_factory=list)
+    connections: list[SMTP] = field(default_factory=list)
+
+    def drop_connections(self) -> None:
+        """Close every client connection (as a next hop's idle timeout would)."""
+        for connection in self.connections:
+            if connection.transport is not None:
+                connection.transport.close()
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -75,11 +82,7 @@ class _RecordingSMTP(SMTP):
     def __init__(self, sink: Sink, **kwargs: Any) -> None:
         super().__init__(sink, **kwargs)
         self._sink = sink
-
-    async def smtp_EHLO(self, hostname: str) -> None:
-        self._sink.raw_mail_lines.clear()
-        self._sink.raw_rcpt_lines.clear()
-        await super().smtp_EHLO(hostname)
+        sink.connections.append(self)
 
     async def push(self, status: Any) -> None:
         if status == "250 HELP":
@@ -87,6 +90,8 @@ class _RecordingSMTP(SMTP):
         await super().push(status)
 
     async def smtp_MAIL(self, arg: str | None) -> None:
+        self._sink.raw_mail_lines.clear()
+        self._sink.raw_rcpt_lines.clear()
         self._sink.raw_mail_lines.append(arg or "")
         await super().smtp_MAIL(_without(arg, ("RET", "ENVID")))
 

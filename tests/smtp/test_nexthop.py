@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from pathlib import Path
@@ -12,7 +13,13 @@ from hypothesis import strategies as st
 
 from dlp.config import Settings, SmtpSettings
 from dlp.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
-from dlp.smtp.nexthop import NextHop, deliver, next_hop_from_settings, parse_next_hop
+from dlp.smtp.nexthop import (
+    NextHop,
+    close_idle_connections,
+    deliver,
+    next_hop_from_settings,
+    parse_next_hop,
+)
 from tests.smtp.sink import Sink, start_sink
 
 MESSAGE = (
@@ -82,6 +89,21 @@ async def test_deliver_byte_identical_with_parameters() -> None:
         "TO:<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;B@example.org",
         "TO:<c@example.org>",
     )
+
+
+async def test_connection_reused_and_replaced_when_closed() -> None:
+    sink = await start_sink()
+    hop = parse_next_hop(f"smtp://127.0.0.1:{sink.port}")
+    for n in range(3):
+        await deliver(hop, "a@x.org", ["b@y.org"], MESSAGE + b"%d\r\n" % n, timeout=5)
+    assert len(sink.connections) == 1
+    sink.drop_connections()
+    await asyncio.sleep(0.05)
+    await deliver(hop, "a@x.org", ["b@y.org"], MESSAGE + b"3\r\n", timeout=5)
+    await close_idle_connections()
+    await sink.close()
+    assert len(sink.connections) == 2
+    assert [r.data for r in sink.received] == [MESSAGE + b"%d\r\n" % n for n in range(4)]
 
 
 async def test_deliver_null_sender() -> None:
