@@ -68,6 +68,21 @@ class PolicyReloader:
         Without `force`, a set whose content hash equals the running one is not handed
         over. Returns the new set, or None when nothing was swapped.
         """
+        policies = self._validated(force)
+        return self._hand_over(policies) if policies is not None else None
+
+    def poll(self) -> PolicySet | None:
+        """Reload if a file was added, removed or changed since the last look."""
+        policies = self._changed()
+        return self._hand_over(policies) if policies is not None else None
+
+    def _changed(self) -> PolicySet | None:
+        if self.snapshot() == self._snapshot:
+            return None
+        return self._validated(force=False)
+
+    def _validated(self, force: bool) -> PolicySet | None:
+        """The new set if it is valid and (unless forced) different; logs and counts failures."""
         self._snapshot = self.snapshot()
         policies, errors = check_folders(self.folders, self.internal_domains)
         if policies is None:
@@ -80,18 +95,15 @@ class PolicyReloader:
             return None
         if not force and policies.version == self.version:
             return None
+        return policies
+
+    def _hand_over(self, policies: PolicySet) -> PolicySet:
         self.on_reload(policies)
         POLICY_RELOADS.labels("success").inc()
         rules = len(policies.rules)
         _log.info("policy reloaded: version %s -> %s, %d rules", self.version or "-", policies.version, rules)
         self.version = policies.version
         return policies
-
-    def poll(self) -> PolicySet | None:
-        """Reload if a file was added, removed or changed since the last look."""
-        if self.snapshot() == self._snapshot:
-            return None
-        return self.reload()
 
     def request_reload(self) -> None:
         """Ask the running loop to reload at once (what SIGHUP does)."""
@@ -114,7 +126,8 @@ class PolicyReloader:
             self._wake.set()
 
     async def run(self) -> None:
-        """Poll every `interval` seconds until `stop`; loading runs off the event loop."""
+        """Poll every `interval` seconds until `stop`. Reading and validating run in a
+        thread; the callback runs on the event loop."""
         self._wake = asyncio.Event()
         while not self._stopped:
             with contextlib.suppress(TimeoutError):
@@ -124,6 +137,8 @@ class PolicyReloader:
                 break
             if self._forced:
                 self._forced = False
-                await asyncio.to_thread(self.reload, True)
+                policies = await asyncio.to_thread(self._validated, True)
             else:
-                await asyncio.to_thread(self.poll)
+                policies = await asyncio.to_thread(self._changed)
+            if policies is not None:
+                self._hand_over(policies)

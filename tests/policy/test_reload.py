@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,7 +82,13 @@ def test_unchanged_content_is_not_handed_over_unless_forced(folder: Path) -> Non
 
 async def test_run_polls_and_sighup_forces(folder: Path) -> None:
     received: list[PolicySet] = []
-    watcher = reloader(folder, received, interval=0.05)
+    threads: set[int] = set()
+
+    def swap(policies: PolicySet) -> None:
+        threads.add(threading.get_ident())
+        received.append(policies)
+
+    watcher = PolicyReloader([folder], swap, current=PolicySet.load([folder]), interval=0.05)
     watcher.install_signal_handler(asyncio.get_running_loop())
     task = asyncio.create_task(watcher.run())
     try:
@@ -91,6 +98,7 @@ async def test_run_polls_and_sighup_forces(folder: Path) -> None:
         os.kill(os.getpid(), signal.SIGHUP)
         await _until(lambda: len(received) == 2)
         assert received[1].version == received[0].version
+        assert threads == {threading.get_ident()}, "the callback runs on the event loop"
     finally:
         watcher.stop()
         await asyncio.wait_for(task, timeout=2)
