@@ -57,12 +57,17 @@ class Served:
     http: str = ""
 
     def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        return log_lines(self.log)
 
     def stop(self, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
+
+
+def log_lines(log: Path) -> list[dict[str, Any]]:
+    """Every JSON log line `dlp serve` wrote so far."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
 def start_serve(tmp: Path, **env: str) -> Served:
@@ -339,3 +344,15 @@ def test_sigterm_drains_in_flight_mail(env: Environment) -> None:
         socket.create_connection(served.smtp, timeout=2).close()
     assert [m.recipients for m in sink.received[delivered_before:]] == [("erin@corp.example",)]
     assert [line["event"] for line in served.lines()][-1] == "stopped"
+
+
+def test_port_in_use_exits_65_with_the_reason(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(AssertionError, match="dlp serve exited 65"):
+            start_serve(tmp_path, DLP_HTTP__LISTEN=f"127.0.0.1:{port}")
+    last = log_lines(tmp_path / "serve.log")[-1]
+    assert last["event"] == "cannot start"
+    assert "Address already in use" in last["error"]
