@@ -2,7 +2,7 @@
 
 Logs are JSON lines on stderr. Exit status 0 after a graceful shutdown (SIGTERM or
 SIGINT); 65 when the configuration, a policy or a detector is invalid or a listener
-cannot be opened.
+cannot be opened; 70 after an unexpected error (logged with its traceback, scrubbed).
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ __all__ = ["register"]
 
 log = logging.getLogger("dlp.serve")
 
+SOFTWARE_ERROR = 70
+"""Exit status for an unexpected error (sysexits EX_SOFTWARE); the traceback is logged as JSON."""
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `dlp serve` to the command line."""
@@ -38,4 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except (DlpError, OSError) as exc:
         log.error("cannot start", extra={"error": f"{type(exc).__name__}: {exc}"})
         return USAGE_ERROR + 1
+    except Exception:
+        log.exception("stopped on an unexpected error")
+        return SOFTWARE_ERROR
     return 0
