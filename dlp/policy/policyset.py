@@ -144,14 +144,16 @@ class PolicySet:
 
     def _resolve(self, matches: list[tuple[Rule, RuleMatch]]) -> Verdict:
         enforced = [(r, m) for r, m in matches if m.mode == "enforce"]
-        if any(m.action is Action.ALLOW for _, m in enforced):
-            action = Action.ALLOW
-        else:
-            action = max((m.action for _, m in enforced), default=Action.ALLOW)
-        ordered = sorted(
-            matches,
-            key=lambda rm: (rm[1].mode != "enforce", -int(rm[1].action), -rm[0].severity_rank, rm[1].rule_id),
-        )
+        excepted = any(m.action is Action.ALLOW for _, m in enforced)
+        action = Action.ALLOW if excepted else max((m.action for _, m in enforced), default=Action.ALLOW)
+
+        def order(pair: tuple[Rule, RuleMatch]) -> tuple[bool, bool, int, int, str]:
+            """Enforced first; a winning exception first of all; then action, severity, id."""
+            rule, match = pair
+            deciding = excepted and match.action is Action.ALLOW
+            return (match.mode != "enforce", not deciding, -int(match.action), -rule.severity_rank, rule.id)
+
+        ordered = sorted(matches, key=order)
         message = None
         regulations: list[str] = []
         if action is not Action.ALLOW:

@@ -26,7 +26,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_check_passes_the_shipped_packs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "check", str(POLICIES)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("ok: 28 rules (27 enabled) in 7 files, version ")
+    assert out.startswith("ok: 29 rules (27 enabled) in 7 files, version ")
 
 
 def test_check_prints_every_error_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

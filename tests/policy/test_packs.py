@@ -241,10 +241,27 @@ def test_customer_list_implicates_gdpr_and_ccpa(shipped: PolicySet) -> None:
     assert (verdict.regulations, dict(verdict.deadlines)) == (("gdpr", "ccpa"), {"gdpr": 72})
 
 
-def test_the_example_partner_exception_is_off_by_default(shipped: PolicySet) -> None:
+def test_the_example_exceptions_are_off_by_default(shipped: PolicySet) -> None:
     rules = {rule.id: rule for rule in shipped.rules}
-    assert rules["default-allow-trusted-partner"].enabled is False
+    assert not rules["default-allow-trusted-partner"].enabled
+    assert not rules["default-allow-internal-client"].enabled
     assert shipped.decide(evidence(*cards(5)), mail("a@partner.example")).action is Action.BLOCK
+    assert shipped.decide(evidence(*cards(5)), upload("internal-archive")).action is Action.BLOCK
+
+
+def test_the_example_exceptions_work_once_enabled(tmp_path: Path) -> None:
+    for pack in PACKS:
+        text = (POLICIES / f"{pack}.yaml").read_text("utf-8")
+        (tmp_path / f"{pack}.yaml").write_text(text.replace("enabled: false", "enabled: true"), "utf-8")
+    enabled = PolicySet.load([tmp_path], internal_domains=INTERNAL)
+    partner = enabled.decide(evidence(*cards(5)), mail("a@partner.example"))
+    assert (partner.action, partner.rules[0].rule_id) == (Action.ALLOW, "default-allow-trusted-partner")
+    assert [r.rule_id for r in partner.rules[1:]] == ["pci-cards-bulk-outbound", "pci-card-outbound"]
+    assert enabled.decide(evidence(*cards(5)), upload("internal-archive")).action is Action.ALLOW
+    assert (
+        enabled.decide(evidence(*cards(5)), mail("a@partner.example", "b@else.example")).action
+        is Action.BLOCK
+    )
 
 
 def test_cli_scans_are_judged_as_if_leaving(shipped: PolicySet) -> None:

@@ -59,7 +59,7 @@ rules:
         (
             mail("x@acquirer.example"),
             Action.ALLOW,
-            ["card-quarantine", "card-alert", "partner-allow", "card-block-monitor"],
+            ["partner-allow", "card-quarantine", "card-alert", "card-block-monitor"],
             None,
         ),
         (
