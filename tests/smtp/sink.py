@@ -4,6 +4,7 @@ what it accepts and can be told to refuse or hang at chosen commands."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ class Received:
     data: bytes
     mail_options: tuple[str, ...]
     rcpt_options: tuple[str, ...]
+    tls: bool = False
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Sink:
                 bytes(envelope.original_content),
                 tuple(self.raw_mail_lines),
                 tuple(self.raw_rcpt_lines),
+                session.ssl is not None,
             )
         )
         return "250 2.0.0 Ok: queued"
@@ -106,12 +109,16 @@ def _without(arg: str | None, names: tuple[str, ...]) -> str | None:
     return " ".join(w for w in arg.split(" ") if w.partition("=")[0].upper() not in names)
 
 
-async def start_sink(sink: Sink | None = None, *, utf8: bool = True) -> Sink:
+async def start_sink(
+    sink: Sink | None = None, *, utf8: bool = True, tls_context: ssl.SSLContext | None = None
+) -> Sink:
     """Listen on 127.0.0.1 with an OS-chosen port; returns the sink with `port` set."""
     sink = sink or Sink()
     loop = asyncio.get_running_loop()
     sink.server = await loop.create_server(
-        lambda: _RecordingSMTP(sink, enable_SMTPUTF8=utf8, hostname="sink.test", loop=loop),
+        lambda: _RecordingSMTP(
+            sink, enable_SMTPUTF8=utf8, hostname="sink.test", tls_context=tls_context, loop=loop
+        ),
         "127.0.0.1",
         0,
     )

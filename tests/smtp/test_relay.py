@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from dlp.smtp import replies
 from dlp.smtp.relay import Relay
@@ -221,3 +222,22 @@ async def test_stop_past_grace_answers_421(make_relay: RelayFactory) -> None:
     await relay.stop(grace=0.2)
     _ok(await sending, replies.SHUTTING_DOWN)
     await slow.close()
+
+
+def _sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_metrics_count_replies_and_next_hop_failures(make_relay: RelayFactory, sink: Sink) -> None:
+    down = await make_relay(f"smtp://127.0.0.1:{_closed_port()}")
+    up = await make_relay(_hop(sink))
+    before = {
+        "4xx": _sample("dlp_smtp_replies_total", {"class": "4xx"}),
+        "2xx": _sample("dlp_smtp_replies_total", {"class": "2xx"}),
+        "temporary": _sample("dlp_next_hop_failures_total", {"kind": "temporary"}),
+    }
+    await asyncio.to_thread(send, down.port, make_message("metrics-1"))
+    await asyncio.to_thread(send, up.port, make_message("metrics-2"))
+    assert _sample("dlp_smtp_replies_total", {"class": "4xx"}) - before["4xx"] == 1
+    assert _sample("dlp_smtp_replies_total", {"class": "2xx"}) - before["2xx"] == 1
+    assert _sample("dlp_next_hop_failures_total", {"kind": "temporary"}) - before["temporary"] == 1

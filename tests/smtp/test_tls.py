@@ -1,0 +1,62 @@
+"""STARTTLS inbound (certificate from the settings) and TLS to the next hop."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from pathlib import Path
+
+import pytest
+
+from dlp.errors import TemporaryDeliveryError
+from dlp.smtp import replies
+from dlp.smtp.nexthop import close_idle_connections, deliver, parse_next_hop
+from tests.smtp.client import make_message
+from tests.smtp.conftest import RelayFactory
+from tests.smtp.sink import Sink, start_sink
+from tests.smtp.tls import self_signed
+
+
+async def test_starttls_inbound(make_relay: RelayFactory, sink: Sink, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    relay = await make_relay(f"smtp://127.0.0.1:{sink.port}", tls_cert=str(cert), tls_key=str(key))
+    data = make_message("tls-1")
+
+    def talk() -> tuple[bool, str | None, tuple[int, bytes]]:
+        with smtplib.SMTP("127.0.0.1", relay.port) as client:
+            client.ehlo("client.test")
+            offered = client.has_extn("starttls")
+            client.starttls(context=ssl.create_default_context(cafile=str(cert)))
+            version = client.sock.version() if isinstance(client.sock, ssl.SSLSocket) else None
+            client.ehlo("client.test")
+            client.mail("alice@corp.example")
+            client.rcpt("bob@partner.example")
+            return offered, version, client.data(data)
+
+    offered, version, (code, text) = await asyncio.to_thread(talk)
+    assert offered and version in ("TLSv1.2", "TLSv1.3")
+    assert f"{code} {text.decode()}" == replies.DELIVERED
+    assert [r.data for r in sink.received] == [data]
+
+
+@pytest.mark.parametrize(
+    ("mode", "delivered"), [("opportunistic", True), ("required", False), ("none", True)]
+)
+async def test_next_hop_tls(tmp_path: Path, mode: str, delivered: bool) -> None:
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    sink = await start_sink(tls_context=context)
+    hop = parse_next_hop(f"smtp://127.0.0.1:{sink.port}", tls=mode)
+    data = make_message(f"tls-{mode}")
+    if delivered:
+        await deliver(hop, "alice@corp.example", ["bob@partner.example"], data, timeout=5)
+    else:
+        # required means verified: a self-signed certificate is refused, and so is the mail
+        with pytest.raises(TemporaryDeliveryError):
+            await deliver(hop, "alice@corp.example", ["bob@partner.example"], data, timeout=5)
+    await close_idle_connections()
+    await sink.close()
+    assert [r.data for r in sink.received] == ([data] if delivered else [])
+    assert [r.tls for r in sink.received] == ([mode == "opportunistic"] if delivered else [])
