@@ -9,6 +9,7 @@ backoff (doubling, capped at `max_backoff`, each delay jittered down to half); a
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -32,7 +33,7 @@ class AlertDeliveryError(Exception):
         self.retryable = retryable
 
 
-class QueuedSink:
+class QueuedSink(abc.ABC):
     """Base of the alert sinks: subclasses implement `send(payload)` for one attempt."""
 
     name = "sink"
@@ -46,10 +47,11 @@ class QueuedSink:
         self._max_backoff = max_backoff
         self._task: asyncio.Task[None] | None = None
 
+    @abc.abstractmethod
     async def send(self, payload: Mapping[str, Any]) -> None:
         """Deliver one alert once; raise `AlertDeliveryError` on failure."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def aclose(self) -> None:
         """Release connections; called once the queue is done."""
 
