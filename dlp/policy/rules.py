@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from dlp.model import Action
-from dlp.policy.conditions import Condition, parse_condition
+from dlp.policy.conditions import Condition
+from dlp.policy.grammar import parse_condition
 from dlp.policy.parse import Place, Problems
 from dlp.policy.source import LineMap
 
