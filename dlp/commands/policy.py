@@ -1,6 +1,7 @@
 """`dlp policy check [DIR]` and `dlp policy test PATH`: validate packs, try a verdict.
 
-`check` prints every error with file, line and field and exits 1 if there is any.
+`check` prints every error with file, line and field and exits 1 if there is any; it
+warns (exit 0) about detector ids or categories that no configured detector has.
 `test` scans a file or `.eml` through the whole pipeline and prints the action, each
 matching rule with its explanation, the regulations and their notification clocks. For
 an `.eml` the sender and recipients default to its From, To and Cc headers. Its exit
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from dlp.cli import USAGE_ERROR
 from dlp.commands._common import settings_from
+from dlp.config import Settings
 from dlp.model import Item, ScanContext, ScanResult
 from dlp.policy import PolicySet, check_folders
 
@@ -52,12 +54,29 @@ def run_check(args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
         print(f"{len(errors)} error(s)", file=sys.stderr)
         return 1
+    for warning in _unknown_names(policies, settings):
+        print(f"warning: {warning}", file=sys.stderr)
     enabled = sum(1 for r in policies.rules if r.enabled)
     print(
         f"ok: {len(policies.rules)} rules ({enabled} enabled) in {len(policies.files)} files, "
         f"version {policies.version}"
     )
     return 0
+
+
+def _unknown_names(policies: PolicySet, settings: Settings) -> list[str]:
+    """Detector ids and categories the rules name but the configured detectors lack.
+
+    The engine is built with a throw-away key: only the detectors' names are needed.
+    """
+    from dlp.detect import Engine
+    from dlp.pipeline import builtin_folder
+
+    builtin = builtin_folder("detectors")
+    folders = [builtin, *(f for f in settings.detectors if f.is_dir() and f.resolve() != builtin.resolve())]
+    engine = Engine.from_folders(folders, hash_key=bytes(32))
+    detectors = engine.detectors
+    return policies.unknown_names({d.id for d in detectors}, {d.category for d in detectors})
 
 
 def run_test(args: argparse.Namespace) -> int:

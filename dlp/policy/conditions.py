@@ -38,6 +38,7 @@ __all__ = [
     "describe_part",
     "domain_matches",
     "domain_of",
+    "named_detectors",
 ]
 
 CUSTOMER_LIST = "customer-list"
@@ -522,3 +523,25 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return None
+
+
+def named_detectors(condition: Condition) -> tuple[set[str], set[str]]:
+    """The detector ids (or globs) and categories a condition names anywhere inside it,
+    so `dlp policy check` can warn about names no loaded detector has."""
+    detectors: set[str] = set()
+    categories: set[str] = set()
+    stack: list[Condition] = [condition]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, AllOf | AnyOf):
+            stack.extend(current.members)
+        elif isinstance(current, NotCondition):
+            stack.append(current.member)
+        elif isinstance(current, FindingsCondition):
+            detectors.update(current.detectors)
+            categories.update(current.categories)
+        elif isinstance(current, CrmCondition):
+            detectors.add(CRM_HEADER if current.export_header else CUSTOMER_LIST)
+            if current.export_header and current.min_rows is not None:
+                detectors.add(CUSTOMER_LIST)
+    return detectors, categories

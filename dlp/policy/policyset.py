@@ -14,14 +14,15 @@ whole (rule ids unique across files). `decide` is pure and runs on every item:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from dlp.errors import PolicyError
 from dlp.model import Action, Evidence, Finding, RuleMatch, ScanContext, Verdict
-from dlp.policy.conditions import Facts, domain_matches, domain_of
+from dlp.policy.conditions import EDM_PREFIX, Facts, domain_matches, domain_of, named_detectors
 from dlp.policy.deadlines import DEFAULT_DEADLINES
 from dlp.policy.parse import Problems
 from dlp.policy.rules import Pack, Rule, parse_pack
@@ -30,6 +31,7 @@ from dlp.policy.source import read_yaml
 __all__ = ["PolicySet", "check_folders", "policy_files"]
 
 _CONTEXT_WORDS = ("to ", "from ", "via ")
+_GLOB = re.compile(r"[*?\[]")
 
 
 def policy_files(folders: Sequence[Path]) -> list[Path]:
@@ -115,6 +117,28 @@ class PolicySet:
         if policies is None:
             raise errors[0]
         return policies
+
+    def unknown_names(self, detectors: Collection[str], categories: Collection[str]) -> list[str]:
+        """Warnings for rules that name a detector id or category nobody loaded: such a
+        name (usually a typo) never matches. Globs and `edm:` ids are not checked."""
+        out = []
+        for rule in self.rules:
+            names: set[str] = set()
+            kinds: set[str] = set()
+            for condition in (rule.when, rule.unless):
+                if condition is not None:
+                    found, found_kinds = named_detectors(condition)
+                    names |= found
+                    kinds |= found_kinds
+            where = f"{rule.source}:{rule.line}: rule '{rule.id}'"
+            for name in sorted(names):
+                if name not in detectors and not name.startswith(EDM_PREFIX) and not _GLOB.search(name):
+                    out.append(f"{where} names detector '{name}', which is not loaded")
+            out.extend(
+                f"{where} names category '{kind}', which no loaded detector has"
+                for kind in sorted(kinds - set(categories))
+            )
+        return out
 
     def decide(self, evidence: Evidence, context: ScanContext) -> Verdict:
         """The one action for an item, with the rules that matched and why."""

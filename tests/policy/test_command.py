@@ -25,8 +25,27 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_check_passes_the_shipped_packs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["policy", "check", str(POLICIES)]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("ok: 29 rules (27 enabled) in 7 files, version ")
+    captured = capsys.readouterr()
+    assert captured.out.startswith("ok: 29 rules (27 enabled) in 7 files, version ")
+    assert captured.err == "", "every detector id and category the packs name is loaded"
+
+
+def test_check_warns_about_names_no_detector_has(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "typo.yaml").write_text(
+        "rules:\n"
+        "  - id: typo\n"
+        "    action: block\n"
+        "    when:\n"
+        "      any:\n"
+        "        - findings: {detectors: [credit_card, 'us-*', 'edm:crm'], categories: [secrets]}\n"
+        "        - not: {crm: {export_header: true}}\n"
+    )
+    assert main(["policy", "check", str(tmp_path)]) == 0
+    where = f"{tmp_path / 'typo.yaml'}:2: rule 'typo'"
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {where} names detector 'credit_card', which is not loaded",
+        f"warning: {where} names category 'secrets', which no loaded detector has",
+    ]
 
 
 def test_check_prints_every_error_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
