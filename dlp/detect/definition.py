@@ -44,11 +44,12 @@ _TOP_KEYS = {
     "regulations",
     "anchor",
     "literals",
-    "min_digits",
+    "digits",
     "patterns",
     "validator",
     "filters",
     "keywords",
+    "column_keywords",
     "negative_keywords",
     "window",
     "negative_window",
@@ -86,10 +87,11 @@ class Definition:
     source: str
     patterns: tuple[PatternDef, ...] = ()
     literals: tuple[str, ...] = ()
-    min_digits: int = 1
+    digits: tuple[int, int] = (1, 64)
     validator: str | None = None
     filters: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    column_keywords: tuple[str, ...] = ()
     negative_keywords: tuple[str, ...] = ()
     window: int = 300
     negative_window: int = 25
@@ -284,10 +286,17 @@ def load_definition(
         kw["literals"] = tuple(v for v, _ in reader.strings(f["literals"], "literals"))
     elif "literals" in f:
         raise reader.fail(f["literals"], "literals", "only allowed with anchor: literal")
-    if "min_digits" in f:
-        if anchor != "digits":
-            raise reader.fail(f["min_digits"], "min_digits", "only allowed with anchor: digits")
-        kw["min_digits"] = reader.integer(f["min_digits"], "min_digits", 1, 64)
+    if anchor == "digits":
+        if "digits" not in f:
+            raise reader.fail(root, "digits", "missing (required by anchor: digits)")
+        bounds = f["digits"]
+        if not isinstance(bounds, yaml.SequenceNode) or len(bounds.value) != 2:
+            raise reader.fail(bounds, "digits", "expected [min, max]: how many digits a value has")
+        low = reader.integer(bounds.value[0], "digits[0]", 1, 64)
+        high = reader.integer(bounds.value[1], "digits[1]", low, 64)
+        kw["digits"] = (low, high)
+    elif "digits" in f:
+        raise reader.fail(f["digits"], "digits", "only allowed with anchor: digits")
     if "validator" in f:
         kw["validator"] = reader.named(f["validator"], "validator", VALIDATORS, "validator")
     if "filters" in f:
@@ -295,7 +304,7 @@ def load_definition(
             reader.named(node, f"filters[{i}]", VALIDATORS, "filter")
             for i, (_, node) in enumerate(reader.strings(f["filters"], "filters"))
         )
-    for key in ("keywords", "negative_keywords"):
+    for key in ("keywords", "column_keywords", "negative_keywords"):
         if key in f:
             kw[key] = tuple(v.lower() for v, _ in reader.strings(f[key], key))
     if anchor == "keyword" and not kw.get("keywords"):

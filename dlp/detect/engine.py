@@ -3,28 +3,35 @@
 `Engine.from_folders` loads and compiles every definition once. `Engine.detect(part)`
 scans a part's text in a few cheap passes and only then runs regexes, in small regions:
 
-1. candidate anchors (`dlp.detect.anchors`): one vectorised scan for digit runs, one for
-   IBAN-like letter-digit starts, `str.find` for '@' and literal key prefixes, and, for
-   detectors that need context to fire at all, for their trigger keywords;
-2. each anchored detector's patterns run in a region around each candidate (a few
-   dozen characters), then its validator and filters (Presidio semantics: True raises,
-   False drops, None keeps the pattern's score);
-3. context keywords are looked up only in the window around a surviving match (or in
-   the column header of tabular text); negative keywords and excluded values lower or
-   drop it;
-4. overlapping weaker matches of other detectors are dropped, aggregates (customer
-   lists, CRM export headers) judge the table as a whole, and each result becomes a
-   `Finding` with a masked preview and a keyed hash.
+1. one Aho-Corasick pass (pyahocorasick) over the lower-cased text finds every keyword,
+   negative keyword and literal key prefix of every detector at once;
+2. cheap anchor scans (`dlp.detect.anchors`) find digit runs, IBAN-like letter-digit
+   starts and '@' signs; each digit run goes only to the detectors whose values have
+   that many digits;
+3. each anchored detector's patterns run in a region of a few dozen characters around
+   its candidates (keyword-anchored detectors: in a window after their keyword), then
+   its validator and filters (Presidio semantics: True raises, False drops, None keeps);
+4. context is looked up, never scanned again: a keyword of the detector within its
+   window (a binary search in the keyword positions of step 1) or the column header of
+   tabular text; negative keywords and excluded values lower or drop the match;
+5. a match overlapping a stronger match of another detector is dropped, aggregates
+   (customer lists, CRM export headers) judge the table as a whole, and each result
+   becomes a `Finding` with a masked preview and a keyed hash.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlp.detect.anchors import code_points, digit_runs, find_all, letters_digits
+import ahocorasick
+
+from dlp.detect.anchors import digit_runs, find_all, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, PatternDef, load_folders
 from dlp.detect.masking import MASKS, NORMALISERS, keyed_hash
 from dlp.detect.tabular import AGGREGATES, column_of, normalise_header
@@ -37,8 +44,19 @@ _DIGIT_BEFORE = 4
 _DIGIT_AFTER = 3
 _EMAIL_BEFORE = 64
 _EMAIL_AFTER = 256
-_LITERAL_SPAN = 8192
+_LITERAL_SPAN = 16384
 _IBAN_SPAN = 48
+_MAX_DIGITS = 64
+_HEADER_CACHE = 256
+# A space-joined digit run longer than any single value is also split at its spaces:
+# "Ref 12345 4111111111111111" holds a card number after a reference.
+_SUBRUN_MIN_DIGITS = 7
+# A trigger keyword is a label: its value follows it. Only a quarter of the window is searched
+# before the keyword ("E11.9 (ICD-10)"), so a value belonging to the previous label is not taken.
+_BACKWARD = 4
+_SEPARATORS = str.maketrans("", "", " -./()")
+
+Search = Callable[[str, int, int], Any]
 
 
 @dataclass(frozen=True)
@@ -64,35 +82,78 @@ class DetectorInfo:
         }
 
 
+class _Pattern:
+    """A pattern with its search and match functions bound (timeout included when untrusted)."""
+
+    __slots__ = ("d", "match", "search")
+
+    def __init__(self, d: PatternDef, trusted: bool) -> None:
+        self.d = d
+        self.search: Search
+        self.match: Search
+        fast = _stdlib(d.regex.pattern) if trusted else None
+        if fast is not None:
+            self.search, self.match = fast.search, fast.match
+        elif trusted:
+            self.search, self.match = d.regex.search, d.regex.match
+        else:
+            self.search = functools.partial(d.regex.search, timeout=REGEX_TIMEOUT_SECONDS)
+            self.match = functools.partial(d.regex.match, timeout=REGEX_TIMEOUT_SECONDS)
+
+
+def _stdlib(source: str) -> re.Pattern[str] | None:
+    """The pattern compiled by the stdlib `re` when it accepts it: a built-in pattern runs
+    thousands of times per text and `re` calls cost less than `regex` calls."""
+    try:
+        return re.compile(source)
+    except re.error:
+        return None
+
+
+_GROUP = re.compile(r"\(\?P([<=])(\w+)")
+
+
+def _combined(patterns: Sequence[PatternDef]) -> re.Pattern[str] | None:
+    """All of a detector's patterns as one stdlib alternation (group names prefixed by the
+    pattern's position), so a candidate costs one search per detector instead of one per
+    pattern; None when a pattern is not stdlib syntax or carries global inline flags."""
+    if len(patterns) < 2:
+        return None
+    branches = []
+    for i, pattern in enumerate(patterns):
+        source = pattern.regex.pattern
+        if source.startswith("(?") and source[2:3].isalpha():
+            return None
+        prefixed = _GROUP.sub(lambda m: f"(?P{m.group(1)}p{i}_{m.group(2)}", source)  # noqa: B023
+        branches.append(f"(?:{prefixed})")
+    return _stdlib("|".join(branches))
+
+
 class _Detector:
     """A definition with its named functions resolved, ready for the hot path."""
 
     __slots__ = (
+        "combined",
         "d",
         "exclude",
         "filters",
         "hash_norm",
+        "index",
         "mask",
-        "min_digits",
-        "negative",
         "patterns",
-        "timeout",
         "validator",
-        "validator_name",
     )
 
-    def __init__(self, d: Definition, timeout: float | None) -> None:
+    def __init__(self, d: Definition, index: int, trusted: bool) -> None:
         self.d = d
-        self.patterns: tuple[PatternDef, ...] = d.patterns
-        self.validator_name = d.validator
+        self.index = index
+        self.patterns = tuple(_Pattern(p, trusted) for p in d.patterns)
+        self.combined = _combined(d.patterns) if trusted else None
         self.validator: Callable[[str], bool | None] | None = VALIDATORS[d.validator] if d.validator else None
         self.filters = tuple(VALIDATORS[name] for name in d.filters)
         self.mask = MASKS[d.mask]
         self.hash_norm = NORMALISERS[d.normalise]
         self.exclude = frozenset(self.hash_norm(value) for value in d.exclude)
-        self.negative = d.negative_keywords
-        self.timeout = timeout
-        self.min_digits = d.min_digits
 
 
 @dataclass(slots=True)
@@ -104,50 +165,75 @@ class _Hit:
     value: str
 
 
-class _Text:
-    """One part's text with lazily built views (lower case, code points) and its table."""
+@dataclass(slots=True)
+class _Scored:
+    hit: _Hit
+    level: int
+    context: bool
+    note: str
 
-    __slots__ = ("_low", "header_ctx", "part", "text")
+
+class _Words:
+    """Keyword positions of one kind (context or negative) for one detector, sorted."""
+
+    __slots__ = ("keywords", "positions")
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.keywords: list[str] = []
+
+    def near(self, start: int, end: int, window: int) -> str | None:
+        """A keyword starting within `window` characters of [start, end), or None."""
+        positions = self.positions
+        i = bisect.bisect_left(positions, start - window)
+        if i < len(positions) and positions[i] <= end + window:
+            return self.keywords[i]
+        return None
+
+
+class _Scan:
+    """Everything one `detect` call learns about its text: keyword and literal positions."""
+
+    __slots__ = ("context", "header_ctx", "literals", "negative", "part", "text", "triggers")
 
     def __init__(self, part: Part) -> None:
         self.part = part
         self.text = part.text
-        self._low: str | None = None
-        self.header_ctx: dict[str, dict[int, str]] | None = None
-
-    def lowered(self) -> str:
-        if self._low is None:
-            low = self.text.lower()
-            self._low = low if len(low) == len(self.text) else self.text
-        return self._low
-
-    def window(self, start: int, end: int) -> str:
-        low = self.lowered()
-        if low is self.text and not self.text.islower():
-            return self.text[start:end].lower()
-        return low[start:end]
+        self.context: dict[int, _Words] = {}
+        self.negative: dict[int, _Words] = {}
+        self.triggers: dict[int, list[tuple[int, int]]] = {}
+        self.literals: list[tuple[int, _Detector]] = []
+        self.header_ctx: dict[int, dict[int, str]] | None = None
 
 
-def _keyword_in(window: str, keywords: Iterable[str]) -> str | None:
-    """The first keyword occurring in `window` as a whole word (a plural 's' allowed)."""
+def _lowered(text: str) -> str:
+    """The text in lower case with the same length (characters whose lower case is longer
+    than one character are kept as they are), so offsets stay valid."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _is_word(text: str, pos: int, size: int) -> bool:
+    """Whether `text[pos:pos + size]` stands as a whole word (a plural 's' allowed after it)."""
+    if pos and text[pos - 1].isalnum():
+        return False
+    end = pos + size
+    if end < len(text) and text[end].isalnum():
+        return text[end] == "s" and (end + 1 >= len(text) or not text[end + 1].isalnum())
+    return True
+
+
+def _keyword_in(cell: str, keywords: Iterable[str]) -> str | None:
+    """The first keyword occurring in a header cell as a whole word."""
     for keyword in keywords:
-        pos = window.find(keyword)
+        pos = cell.find(keyword)
         while pos >= 0:
-            end = pos + len(keyword)
-            before_ok = pos == 0 or not window[pos - 1].isalnum()
-            after = window[end : end + 1]
-            after_ok = (
-                not after or not after.isalnum() or (after == "s" and not window[end + 1 : end + 2].isalnum())
-            )
-            if before_ok and after_ok:
+            if _is_word(cell, pos, len(keyword)):
                 return keyword
-            pos = window.find(keyword, pos + 1)
+            pos = cell.find(keyword, pos + 1)
     return None
-
-
-def _word_at(text: str, pos: int, length: int) -> bool:
-    end = pos + length
-    return (pos == 0 or not text[pos - 1].isalnum()) and (end >= len(text) or not text[end].isalnum())
 
 
 class Engine:
@@ -158,24 +244,41 @@ class Engine:
     ) -> None:
         self._key = hash_key
         trusted_ids = set(trusted)
-        self._all = [
-            _Detector(d, None if d.id in trusted_ids else REGEX_TIMEOUT_SECONDS)
-            for d in definitions
-            if d.anchor != "table"
-        ]
+        scanning = [d for d in definitions if d.anchor != "table"]
+        self._all = [_Detector(d, i, d.id in trusted_ids) for i, d in enumerate(scanning)]
         self._aggregates = [d for d in definitions if d.anchor == "table"]
         self._by_anchor: dict[str, list[_Detector]] = {}
         for det in self._all:
             self._by_anchor.setdefault(det.d.anchor, []).append(det)
-        self._digits = sorted(self._by_anchor.get("digits", []), key=lambda det: det.min_digits)
-        self._literals: list[tuple[str, _Detector]] = [
-            (lit, det) for det in self._by_anchor.get("literal", []) for lit in det.d.literals
+        self._by_digits: list[tuple[_Detector, ...]] = [
+            tuple(det for det in self._by_anchor.get("digits", ()) if det.d.digits[0] <= n <= det.d.digits[1])
+            for n in range(_MAX_DIGITS + 1)
         ]
-        self._definitions = tuple(definitions)
+        self._automaton = self._build_automaton()
+        self._headers: dict[tuple[str, ...], dict[int, dict[int, str]]] = {}
         self._infos = tuple(
             DetectorInfo(d.id, d.description, d.category, d.regulations, d.rules_summary(), d.source)
             for d in sorted(definitions, key=lambda d: d.id)
         )
+
+    def _build_automaton(self) -> Any:
+        """One automaton for every keyword, negative keyword and literal of every detector;
+        each key maps to (kind, detector index, original literal) entries."""
+        entries: dict[str, list[tuple[str, int, str]]] = {}
+        for det in self._all:
+            for keyword in det.d.keywords:
+                entries.setdefault(keyword, []).append(("c", det.index, keyword))
+            for keyword in det.d.negative_keywords:
+                entries.setdefault(keyword, []).append(("n", det.index, keyword))
+            for literal in det.d.literals:
+                entries.setdefault(literal.lower(), []).append(("l", det.index, literal))
+        if not entries:
+            return None
+        automaton = ahocorasick.Automaton()
+        for key, value in entries.items():
+            automaton.add_word(key, (len(key), tuple(value)))
+        automaton.make_automaton()
+        return automaton
 
     @classmethod
     def from_folders(cls, folders: Sequence[Path], hash_key: bytes) -> Engine:
@@ -187,8 +290,8 @@ class Engine:
         """
         aggregates = {name: agg.check for name, agg in AGGREGATES.items()}
         definitions = load_folders(folders, aggregates)
-        builtin = {p.stem for p in folders[0].glob("*.yaml")} if folders else set()
-        trusted = [d.id for d in definitions if d.id in builtin and Path(d.source).parent == folders[0]]
+        builtin = folders[0].resolve() if folders else None
+        trusted = [d.id for d in definitions if Path(d.source).resolve().parent == builtin]
         return cls(definitions, hash_key, trusted)
 
     @property
@@ -200,194 +303,293 @@ class Engine:
 
     def detect(self, part: Part) -> list[Finding]:
         """Every finding in the part, offsets relative to the whole part (chunk offset added)."""
-        text = part.text
-        view = _Text(part)
+        scan = _Scan(part)
         hits: list[_Hit] = []
-        if text:
-            self._anchored(view, hits)
-            self._triggered(view, hits)
-        scored = self._score(view, hits)
-        findings = self._resolve(part, scored)
+        if part.text:
+            self._keywords(scan)
+            self._anchored(scan, hits)
+            self._triggered(scan, hits)
+        findings = self._resolve(part, self._score(scan, hits))
         if self._aggregates:
             findings.extend(self._aggregate(part, findings))
         return findings
 
-    def _search(self, det: _Detector, pattern: PatternDef, text: str, lo: int, hi: int) -> list[Any]:
-        try:
-            if det.timeout is None:
-                return list(pattern.regex.finditer(text, lo, hi))
-            return list(pattern.regex.finditer(text, lo, hi, timeout=det.timeout))
-        except TimeoutError:
-            return []
-
-    def _collect(
-        self, det: _Detector, text: str, lo: int, hi: int, hits: list[_Hit], anchor: int = -1
-    ) -> None:
-        for pattern in det.patterns:
-            for match in self._search(det, pattern, text, lo, hi):
-                start, end = match.span("value")
-                if start < 0 or (anchor >= 0 and not start <= anchor < end):
+    def _keywords(self, scan: _Scan) -> None:
+        """The one Aho-Corasick pass: keyword, negative keyword and literal positions."""
+        if self._automaton is None:
+            return
+        low = _lowered(scan.text)
+        text = scan.text
+        context, negative, literals, dets = scan.context, scan.negative, scan.literals, self._all
+        for end, (size, entries) in self._automaton.iter(low):
+            start = end - size + 1
+            word: bool | None = None
+            for kind, index, original in entries:
+                if kind == "l":
+                    if text.startswith(original, start):
+                        literals.append((start, dets[index]))
                     continue
-                hits.append(_Hit(det, pattern, start, end, match.group("value")))
+                if word is None:
+                    word = _is_word(low, start, size)
+                if not word:
+                    continue
+                table = context if kind == "c" else negative
+                words = table.get(index)
+                if words is None:
+                    words = table[index] = _Words()
+                words.positions.append(start)
+                words.keywords.append(original)
+        for words in (*context.values(), *negative.values()):
+            if any(a > b for a, b in zip(words.positions, words.positions[1:], strict=False)):
+                order = sorted(range(len(words.positions)), key=words.positions.__getitem__)
+                words.positions = [words.positions[i] for i in order]
+                words.keywords = [words.keywords[i] for i in order]
 
-    def _anchored(self, view: _Text, hits: list[_Hit]) -> None:
-        text = view.text
+    def _anchored(self, scan: _Scan, hits: list[_Hit]) -> None:
+        text = scan.text
         n = len(text)
-        points = None
-        if self._digits or "letters-digits" in self._by_anchor:
-            points = code_points(text)
-        if self._digits and points is not None:
-            digits = self._digits
-            for start, end in digit_runs(points):
-                run_digits = end - start
-                if run_digits >= digits[0].min_digits:
-                    seg = text[start:end]
-                    run_digits = sum(map(seg.count, "0123456789"))
-                lo = max(0, start - _DIGIT_BEFORE)
-                hi = min(n, end + _DIGIT_AFTER)
-                for det in digits:
-                    if det.min_digits > run_digits:
-                        break
-                    self._collect(det, text, lo, hi, hits)
-        if "letters-digits" in self._by_anchor and points is not None:
-            for pos in letters_digits(points):
-                for det in self._by_anchor["letters-digits"]:
-                    self._collect(det, text, pos, min(n, pos + _IBAN_SPAN), hits)
-        if "email" in self._by_anchor:
+        if "digits" in self._by_anchor:
+            by_digits = self._by_digits
+            for start, end in digit_runs(text):
+                seg = text[start:end]
+                count = len(seg.translate(_SEPARATORS))
+                if count <= _MAX_DIGITS and by_digits[count]:
+                    self._digit_candidate(by_digits[count], text, start, end, hits)
+                if count > _SUBRUN_MIN_DIGITS and " " in seg:
+                    pos = start
+                    for token in seg.split(" "):
+                        tcount = len(token.translate(_SEPARATORS))
+                        if (
+                            tcount >= _SUBRUN_MIN_DIGITS
+                            and tcount != count
+                            and by_digits[min(tcount, _MAX_DIGITS)]
+                        ):
+                            self._digit_candidate(by_digits[tcount], text, pos, pos + len(token), hits)
+                        pos += len(token) + 1
+        for det in self._by_anchor.get("letters-digits", ()):
+            for pos in letters_digits(text):
+                self._match_at(det, text, pos, min(n, pos + _IBAN_SPAN), hits)
+        emails = self._by_anchor.get("email")
+        if emails:
             for pos in find_all(text, "@"):
-                lo = max(0, pos - _EMAIL_BEFORE)
-                hi = min(n, pos + _EMAIL_AFTER)
-                for det in self._by_anchor["email"]:
-                    self._collect(det, text, lo, hi, hits, anchor=pos)
-        for literal, det in self._literals:
-            for pos in find_all(text, literal):
-                self._collect(det, text, pos, min(n, pos + _LITERAL_SPAN), hits, anchor=pos)
+                for det in emails:
+                    self._around(
+                        det, text, pos, max(0, pos - _EMAIL_BEFORE), min(n, pos + _EMAIL_AFTER), hits
+                    )
+        for pos, det in scan.literals:
+            self._match_at(det, text, pos, min(n, pos + _LITERAL_SPAN), hits)
 
-    def _triggered(self, view: _Text, hits: list[_Hit]) -> None:
-        """Detectors anchored on keywords: patterns run only in windows around a keyword,
-        and over the cells of a table column whose header names them."""
+    def _digit_candidate(
+        self, dets: tuple[_Detector, ...], text: str, start: int, end: int, hits: list[_Hit]
+    ) -> None:
+        lo = max(0, start - _DIGIT_BEFORE)
+        hi = min(len(text), end + _DIGIT_AFTER)
+        for det in dets:
+            combined = det.combined
+            if combined is not None:
+                match = combined.search(text, lo, hi)
+                if match is not None:
+                    for i, pattern in enumerate(det.patterns):
+                        s, e = match.span(f"p{i}_value")
+                        if s >= 0:
+                            hits.append(_Hit(det, pattern.d, s, e, text[s:e]))
+                            break
+                continue
+            for pattern in det.patterns:
+                try:
+                    match = pattern.search(text, lo, hi)
+                except TimeoutError:
+                    continue
+                if match is not None:
+                    s, e = match.span("value")
+                    hits.append(_Hit(det, pattern.d, s, e, match.group("value")))
+
+    def _match_at(self, det: _Detector, text: str, pos: int, hi: int, hits: list[_Hit]) -> None:
+        """Patterns anchored at a position: one attempt each, starting exactly there."""
+        for pattern in det.patterns:
+            try:
+                match = pattern.match(text, pos, hi)
+            except TimeoutError:
+                continue
+            if match is not None:
+                s, e = match.span("value")
+                hits.append(_Hit(det, pattern.d, s, e, match.group("value")))
+
+    def _around(self, det: _Detector, text: str, anchor: int, lo: int, hi: int, hits: list[_Hit]) -> None:
+        """The first match of each pattern in [lo, hi) that covers `anchor`."""
+        for pattern in det.patterns:
+            pos = lo
+            while pos < anchor:
+                try:
+                    match = pattern.search(text, pos, hi)
+                except TimeoutError:
+                    break
+                if match is None:
+                    break
+                s, e = match.span("value")
+                if s <= anchor < e:
+                    hits.append(_Hit(det, pattern.d, s, e, match.group("value")))
+                    break
+                pos = max(match.end(), pos + 1)
+
+    def _triggered(self, scan: _Scan, hits: list[_Hit]) -> None:
+        """Detectors anchored on keywords: patterns run only in windows after a keyword, and
+        over the whole text of a table with a column whose header names them."""
         dets = self._by_anchor.get("keyword")
         if not dets:
             return
-        text = view.text
+        text = scan.text
         n = len(text)
-        low = view.lowered()
         for det in dets:
-            windows: list[tuple[int, int]] = []
-            for keyword in det.d.keywords:
-                for pos in find_all(low, keyword):
-                    if (
-                        _word_at(low, pos, len(keyword))
-                        or low[pos + len(keyword) : pos + len(keyword) + 1] == "s"
-                    ):
-                        windows.append(
-                            (max(0, pos - det.d.window), min(n, pos + len(keyword) + det.d.window))
-                        )
-            if view.part.table is not None and det.d.id in self._header_context(view):
+            if scan.part.table is not None and det.index in self._header_context(scan):
                 windows = [(0, n)]
-            for lo, hi in _merge(windows):
-                self._collect(det, text, lo, hi, hits)
+            else:
+                words = scan.context.get(det.index)
+                if words is None:
+                    continue
+                before = det.d.window // _BACKWARD
+                after = det.d.window
+                spans = zip(words.positions, words.keywords, strict=True)
+                windows = _merge([(max(0, p - before), min(n, p + len(k) + after)) for p, k in spans])
+            for lo, hi in windows:
+                for pattern in det.patterns:
+                    pos = lo
+                    while pos < hi:
+                        try:
+                            match = pattern.search(text, pos, hi)
+                        except TimeoutError:
+                            break
+                        if match is None:
+                            break
+                        s, e = match.span("value")
+                        hits.append(_Hit(det, pattern.d, s, e, match.group("value")))
+                        pos = max(match.end(), pos + 1)
 
-    def _header_context(self, view: _Text) -> dict[str, dict[int, str]]:
-        """For each detector: the columns whose header cell carries one of its keywords."""
-        if view.header_ctx is None:
-            table = view.part.table
-            out: dict[str, dict[int, str]] = {}
-            if table is not None:
-                cells = [normalise_header(c) for c in table.header]
+    def _header_context(self, scan: _Scan) -> dict[int, dict[int, str]]:
+        """For each detector index: the columns whose header cell carries one of its keywords
+        (cached per header: every chunk of a large table carries the same one)."""
+        if scan.header_ctx is None:
+            table = scan.part.table
+            header = table.header if table is not None else ()
+            cached = self._headers.get(header)
+            if cached is None:
+                cached = {}
+                cells = [normalise_header(c) for c in header]
                 for det in self._all:
+                    keywords = det.d.keywords + det.d.column_keywords
                     for index, cell in enumerate(cells):
-                        if _keyword_in(cell, det.d.keywords):
-                            out.setdefault(det.d.id, {})[index] = table.header[index].strip()
-            view.header_ctx = out
-        return view.header_ctx
+                        if _keyword_in(cell, keywords):
+                            cached.setdefault(det.index, {})[index] = header[index].strip()
+                if len(self._headers) >= _HEADER_CACHE:
+                    self._headers.clear()
+                self._headers[header] = cached
+            scan.header_ctx = cached
+        return scan.header_ctx
 
-    def _column_context(self, view: _Text, det: _Detector, start: int) -> str | None:
-        columns = self._header_context(view).get(det.d.id)
+    def _column_context(self, scan: _Scan, det: _Detector, start: int) -> str | None:
+        columns = self._header_context(scan).get(det.index)
         if not columns:
             return None
-        table = view.part.table
+        table = scan.part.table
         assert table is not None
-        return columns.get(column_of(view.text, start, table))
+        return columns.get(column_of(scan.text, start, table))
 
-    def _score(self, view: _Text, hits: list[_Hit]) -> list[tuple[_Hit, Confidence, str]]:
-        out: list[tuple[_Hit, Confidence, str]] = []
-        seen: set[tuple[str, int, int]] = set()
-        text = view.text
-        n = len(text)
+    def _score(self, scan: _Scan, hits: list[_Hit]) -> list[_Scored]:
+        out: list[_Scored] = []
+        seen: set[tuple[int, int, int]] = set()
         for hit in hits:
             det = hit.det
-            key = (det.d.id, hit.start, hit.end)
+            key = (det.index, hit.start, hit.end)
             if key in seen:
                 continue
             seen.add(key)
-            value = hit.value
-            level = int(hit.pattern.confidence)
-            notes = [f"pattern {hit.pattern.id}"]
-            if det.validator is not None:
-                verdict = det.validator(value)
-                if verdict is False:
-                    continue
-                if verdict:
-                    level += det.d.raise_valid
-                notes.append(f"validator {det.validator_name}: {'pass' if verdict else 'undecided'}")
-            if any(check(value) is False for check in det.filters):
-                continue
-            context = None
-            if det.d.keywords:
-                w = det.d.window
-                context = _keyword_in(view.window(max(0, hit.start - w), min(n, hit.end + w)), det.d.keywords)
-                if context is None and view.part.table is not None:
-                    column = self._column_context(view, det, hit.start)
-                    if column is not None:
-                        context = f"column '{column}'"
-            if context is not None:
-                level += det.d.raise_context
-                notes.append(f"context {context}")
-            elif hit.pattern.requires_context:
-                continue
-            if det.negative:
-                w = det.d.negative_window
-                negative = _keyword_in(view.window(max(0, hit.start - w), min(n, hit.end + w)), det.negative)
-                if negative is not None:
-                    level -= det.d.lower_negative
-                    notes.append(f"negative {negative}")
-            if det.exclude and det.hash_norm(value) in det.exclude:
-                if det.d.exclude_action == "drop":
-                    continue
-                level = int(Confidence.LOW)
-                notes.append("excluded value")
-            if level < int(Confidence.LOW):
-                continue
-            out.append((hit, Confidence(min(level, int(Confidence.HIGH))), "; ".join(notes)))
+            scored = self._judge(scan, hit)
+            if scored is not None:
+                out.append(scored)
         return out
 
-    def _resolve(self, part: Part, scored: list[tuple[_Hit, Confidence, str]]) -> list[Finding]:
-        """Drop a match that overlaps a stronger match of another detector; build findings."""
-        scored.sort(key=lambda item: (-item[1], item[0].start))
-        kept: list[tuple[_Hit, Confidence, str]] = []
-        taken: list[tuple[int, int, int]] = []
-        for hit, level, note in scored:
-            if any(s < hit.end and hit.start < e and level < lvl for s, e, lvl in taken):
+    def _judge(self, scan: _Scan, hit: _Hit) -> _Scored | None:
+        """Validator, filters, context, negative keywords and exclusions -> confidence."""
+        det = hit.det
+        d = det.d
+        value = hit.value
+        level = int(hit.pattern.confidence)
+        notes = [f"pattern {hit.pattern.id}"]
+        if det.validator is not None:
+            verdict = det.validator(value)
+            if verdict is False:
+                return None
+            if verdict:
+                level += d.raise_valid
+            notes.append(f"validator {d.validator}: {'pass' if verdict else 'undecided'}")
+        for check in det.filters:
+            if check(value) is False:
+                return None
+        context: str | None = None
+        words = scan.context.get(det.index)
+        if words is not None:
+            context = words.near(hit.start, hit.end, d.window)
+        if context is None and scan.part.table is not None:
+            column = self._column_context(scan, det, hit.start)
+            if column is not None:
+                context = f"column '{column}'"
+        if context is not None:
+            level += d.raise_context
+            notes.append(f"context {context}")
+        elif hit.pattern.requires_context:
+            return None
+        negatives = scan.negative.get(det.index)
+        if negatives is not None:
+            negative = negatives.near(hit.start, hit.end, d.negative_window)
+            if negative is not None:
+                level -= d.lower_negative
+                notes.append(f"negative {negative}")
+        if det.exclude and det.hash_norm(value) in det.exclude:
+            if d.exclude_action == "drop":
+                return None
+            level = int(Confidence.LOW)
+            notes.append("excluded value")
+        if level < int(Confidence.LOW):
+            return None
+        return _Scored(hit, min(level, int(Confidence.HIGH)), context is not None, "; ".join(notes))
+
+    def _resolve(self, part: Part, scored: list[_Scored]) -> list[Finding]:
+        """Drop a match that overlaps a stronger one (higher confidence, or equal confidence
+        with context against none) of another detector; build the findings."""
+        kept: list[_Scored] = []
+        for cluster in _clusters(scored):
+            if len(cluster) == 1:
+                kept.extend(cluster)
                 continue
-            taken.append((hit.start, hit.end, int(level)))
-            kept.append((hit, level, note))
-        kept.sort(key=lambda item: (item[0].start, item[0].det.d.id))
+            taken: list[_Scored] = []
+            for item in sorted(cluster, key=lambda s: (-s.level, -s.context, s.hit.start)):
+                hit = item.hit
+                if not any(
+                    o.hit.start < hit.end
+                    and hit.start < o.hit.end
+                    and (item.level, item.context) < (o.level, o.context)
+                    for o in taken
+                ):
+                    taken.append(item)
+            kept.extend(sorted(taken, key=lambda s: (s.hit.start, s.hit.det.index)))
         out = []
         offset = part.offset
-        for hit, level, note in kept:
-            d = hit.det.d
+        location = part.location
+        for item in kept:
+            hit = item.hit
+            det = hit.det
+            d = det.d
             out.append(
                 Finding(
                     detector=d.id,
                     category=d.category,
-                    location=part.location,
+                    location=location,
                     start=offset + hit.start,
                     end=offset + hit.end,
-                    confidence=level,
-                    preview=hit.det.mask(hit.value),
-                    hash=keyed_hash(self._key, hit.det.hash_norm(hit.value)),
-                    explanation=note,
+                    confidence=Confidence(item.level),
+                    preview=det.mask(hit.value),
+                    hash=keyed_hash(self._key, det.hash_norm(hit.value)),
+                    explanation=item.note,
                     regulations=d.regulations,
                 )
             )
@@ -409,9 +611,7 @@ class Engine:
                     start=part.offset + result.start,
                     end=part.offset + result.end,
                     confidence=result.confidence,
-                    preview=f"{result.count} rows"
-                    if "rows" in result.attributes
-                    else str(result.attributes.get("system", "")),
+                    preview=result.preview,
                     hash=keyed_hash(self._key, result.fingerprint),
                     explanation=result.explanation,
                     regulations=d.regulations,
@@ -420,6 +620,20 @@ class Engine:
                 )
             )
         return out
+
+
+def _clusters(scored: list[_Scored]) -> list[list[_Scored]]:
+    """Matches grouped into runs of overlapping spans, in text order."""
+    out: list[list[_Scored]] = []
+    end = -1
+    for item in sorted(scored, key=lambda s: (s.hit.start, s.hit.det.index)):
+        if item.hit.start < end:
+            out[-1].append(item)
+            end = max(end, item.hit.end)
+        else:
+            out.append([item])
+            end = item.hit.end
+    return out
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:

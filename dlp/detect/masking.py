@@ -11,36 +11,43 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import string
 from collections.abc import Callable
 
 __all__ = ["MASKS", "NORMALISERS", "keyed_hash", "mask_card", "mask_email", "mask_last4", "mask_prefix"]
 
 _STAR = "*"
 _ALNUM_DEL = {ord(c): None for c in " -./()\t\n\r_:+"}
+_DROP_ALNUM = str.maketrans("", "", string.ascii_letters + string.digits)
+_HEAD4 = re.compile(r"(?:[^0-9A-Za-z]*[0-9A-Za-z]){4}")
+_TAIL4 = re.compile(r"(?:[0-9A-Za-z][^0-9A-Za-z]*){4}$")
 
 
-def _mask_keeping(value: str, keep: Callable[[int, int], bool]) -> str:
-    """Replace each letter or digit by `*` unless `keep(index_among_alnum, total_alnum)`."""
-    total = sum(1 for ch in value if ch.isalnum())
-    out = []
-    index = 0
-    for ch in value:
-        if ch.isalnum():
-            out.append(ch if keep(index, total) else _STAR)
-            index += 1
-        else:
-            out.append(ch)
-    return "".join(out)
+_STAR_TABLE = str.maketrans({c: "*" for c in string.ascii_letters + string.digits})
+
+
+def _mask_between(value: str, keep_head: bool) -> str:
+    """Mask every ASCII letter or digit except the last four (and the first four when
+    `keep_head`); everything when too few would stay hidden."""
+    total = len(value) - len(value.translate(_DROP_ALNUM))
+    if total <= (10 if keep_head else 6):
+        return value.translate(_STAR_TABLE)
+    head = _HEAD4.match(value) if keep_head else None
+    tail = _TAIL4.search(value)
+    start = head.end() if head else 0
+    end = tail.start() if tail else len(value)
+    return value[:start] + value[start:end].translate(_STAR_TABLE) + value[end:]
 
 
 def mask_card(value: str) -> str:
     """Keep the first four and last four digits (PCI DSS allows first six, last four)."""
-    return _mask_keeping(value, lambda i, n: n > 8 and (i < 4 or i >= n - 4))
+    return _mask_between(value, keep_head=True)
 
 
 def mask_last4(value: str) -> str:
     """Keep the last four letters or digits when the value has more than six of them."""
-    return _mask_keeping(value, lambda i, n: n > 6 and i >= n - 4)
+    return _mask_between(value, keep_head=False)
 
 
 def mask_email(value: str) -> str:

@@ -61,6 +61,7 @@ class AggregateResult:
     fingerprint: str
     start: int
     end: int
+    preview: str
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def _customer_list(
         fingerprint="customer-list:" + "\x1f".join(header),
         start=0,
         end=len(text),
+        preview=f"{count} rows",
     )
 
 
@@ -237,6 +239,7 @@ def _crm_export(
             fingerprint=f"crm-export-header:{system}:" + "\x1f".join(header or ()),
             start=0,
             end=min(len(text), max(text.find("\n"), 0) or len(text)),
+            preview=f"{system} export header",
         )
     lowered_tail = text[-2048:].lower()
     for name, lines in params.get("footers", {}).items():
@@ -251,6 +254,7 @@ def _crm_export(
                 fingerprint=f"crm-export-footer:{name}",
                 start=start,
                 end=len(text),
+                preview=f"{name} report footer",
             )
     return None
 
