@@ -11,18 +11,21 @@ What stock aiosmtpd 1.4.6 does that a relay must not:
   MTA bounce a message whose only fault is a long line: here the line limit is the
   message size limit, so such a message is scanned and relayed as received (memory per
   connection stays bounded by the size limit, as it is for the message itself);
-- answers the size limit with `552 Error: ...`: rewritten to `552 5.3.4`.
+- answers the size limit with `552 Error: ...`: here `552 5.3.4`;
+- reads DATA line by line in Python: here in chunks, with the same end-of-data rule.
 Admission (client networks, connection limit) is decided before the greeting.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import MISSING, SMTP, Envelope
 
+from dlp import metrics
 from dlp.smtp import replies
 
 __all__ = ["MAIL_PASSTHROUGH", "RCPT_PASSTHROUGH", "XFORWARD_ATTRIBUTES", "RelayEnvelope", "RelaySMTP"]
@@ -114,6 +117,63 @@ class RelaySMTP(SMTP):
         await super().smtp_RCPT(arg)
         if len(self.envelope.rcpt_tos) > before:
             self.relay_envelope().rcpt_params.append(extra)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA with the same rules (only CRLF "." CRLF ends the data, so the
+        SMTP-smuggling fix of 1.4.5 holds; dot-stuffing is removed; an oversized message
+        is read to its end and then refused) but read in chunks instead of line by line:
+        aiosmtpd's per-line loop was a third of the relay's CPU per message."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            raw, too_big = await self._read_data()
+        except asyncio.IncompleteReadError:
+            return
+        if too_big:
+            self.envelope = self._create_envelope()
+            metrics.SMTP_REPLIES.labels("5xx").inc()
+            await self.push(replies.TOO_BIG)
+            return
+        content = raw[1:] if raw.startswith(b".") else raw
+        content = content.replace(b"\r\n.", b"\r\n")
+        self.envelope.content = content
+        self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self.envelope = self._create_envelope()
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_data(self) -> tuple[bytes, bool]:
+        """The raw message up to (without) CRLF "." CRLF, and whether it exceeded the
+        size limit (then its bytes are dropped as they arrive)."""
+        limit = self.data_size_limit
+        chunks: list[bytes] = []
+        size = 0
+        too_big = False
+        before = b"\r\n"  # the DATA command's line end: the data may be just ".\r\n"
+        while True:
+            try:
+                chunk = await self._reader.readuntil(b".\r\n")
+                ended = (before + chunk)[-5:-3] == b"\r\n"
+            except asyncio.LimitOverrunError as exc:
+                chunk = await self._reader.read(exc.consumed)
+                ended = False
+            size += len(chunk)
+            if limit and size > limit + 3:
+                too_big = True
+                chunks.clear()
+            if not too_big:
+                chunks.append(chunk)
+            if ended:
+                return (b"".join(chunks)[:-3] if not too_big else b""), too_big
+            before = (before + chunk)[-2:]
 
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         """Postfix's XFORWARD: the original client's name, address, HELO etc. (trusted
