@@ -27,6 +27,7 @@ from dlp.extract.node import (
     LIMIT_SIZE,
     LIMIT_TIME,
     RATIO_FLOOR,
+    Blob,
     Context,
     LimitReached,
     Node,
@@ -163,22 +164,12 @@ def read_7z(node: Node, ctx: Context) -> Iterator[Part]:
         for name, start, size, member_flags in factory.members:
             ctx.check_time()
             store.seek(start)
-            blob, _ = ctx.spool(_sized_blocks(store, size), declared=None)
-            ctx.expanded -= blob.size
+            blob = Blob.copy_of(store, size)
             child = child_node(node, name, blob, member_flags)
             try:
                 yield from ctx.descend(child)
             finally:
                 blob.close()
-
-
-def _sized_blocks(stream: IO[bytes], size: int) -> Iterator[bytes]:
-    while size > 0:
-        block = stream.read(min(_BLOCK, size))
-        if not block:
-            return
-        size -= len(block)
-        yield block
 
 
 class _SevenZipStore:

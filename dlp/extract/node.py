@@ -71,6 +71,21 @@ class Blob:
         """A blob over bytes already in memory."""
         return cls(io.BytesIO(data), len(data))
 
+    @classmethod
+    def copy_of(cls, stream: IO[bytes], size: int) -> Blob:
+        """A spooled copy of the next `size` bytes of `stream` (a slice of a store the
+        limits were already enforced on)."""
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
+        left = size
+        while left > 0:
+            block = stream.read(min(BLOCK, left))
+            if not block:
+                break
+            spool.write(block)
+            left -= len(block)
+        spool.seek(0)
+        return cls(spool, size - left)
+
     def head(self, count: int) -> bytes:
         """The first `count` bytes (or fewer), leaving the stream at the start."""
         self.stream.seek(0)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import codecs
 import csv
-import json
+import html
+import re
 from collections.abc import Iterable, Iterator
-from html.parser import HTMLParser
-from typing import Any
 
 from defusedxml.ElementTree import DefusedXMLParser
 
@@ -26,6 +25,7 @@ __all__ = [
     "Chunker",
     "decoded_blocks",
     "detect_table",
+    "html_text",
     "read_csv",
     "read_html",
     "read_json",
@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 CHUNK_CHARS = 4 * 1024 * 1024
-JSON_PARSE_MAX = 16 * 1024 * 1024
 XML_PARSE_MAX = 32 * 1024 * 1024
 MAX_COLUMNS = 1024
 MAX_HEADER_CELL = 256
@@ -119,9 +118,10 @@ def _first_text(node: Node) -> str:
 def detect_table(sample: str, hinted: bool) -> Table | None:
     """The table shape of delimited text from its first lines, or None if it is prose.
 
-    Unhinted text needs at least three complete lines with the same number (two or more)
-    of fields for one delimiter; a CSV type or name (`hinted`) accepts any delimiter
-    that splits the first line, defaulting to a comma.
+    Unhinted text needs at least three complete lines with the same number of fields for
+    one delimiter (two or more for tabs, three or more for commas, semicolons and pipes,
+    so that prose with a comma per line stays prose); a CSV type or name (`hinted`)
+    accepts any delimiter that splits the first line, defaulting to a comma.
     """
     lines = sample.splitlines()
     if len(sample) >= 64 * 1024 and lines:
@@ -136,7 +136,7 @@ def detect_table(sample: str, hinted: bool) -> Table | None:
         except csv.Error:
             continue
         width = max(counts)
-        if width < 2:
+        if width < (2 if hinted or delimiter == "\t" else 3):
             continue
         if len(counts) == 1 and (hinted or len(lines) >= 3) and (best is None or width > best[0]):
             best = (width, delimiter)
@@ -175,151 +175,128 @@ def read_csv(node: Node, ctx: Context) -> Iterator[Part]:
     yield from text_parts(node, decoded_blocks(node, ctx), table=table, mime=_table_mime(table))
 
 
-_BLOCK_TAGS = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "br",
-        "dd",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "li",
-        "main",
-        "nav",
-        "ol",
-        "option",
-        "p",
-        "pre",
-        "section",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "title",
-        "tr",
-        "ul",
-    ]
+_BLOCK_TAG_NAMES = """address article aside blockquote br dd div dl dt fieldset figcaption figure
+    footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol option p pre section
+    table tbody td tfoot th thead title tr ul"""
+_BLOCK_TAGS = frozenset(_BLOCK_TAG_NAMES.split())
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]{0,64}+)((?:[^<>\"']|\"[^\"<>]*+\"|'[^'<>]*+')*+)>|<![^<>]*+>")
+_TEXT_ATTRIBUTE = re.compile(
+    r"""\b(alt|title|value|placeholder|content|label|aria-label|href)\s*+=\s*+("[^"]*+"|'[^']*+'|[^\s>]++)""",
+    re.I,
 )
-_TEXT_ATTRIBUTES = frozenset({"alt", "title", "value", "placeholder", "content", "label", "aria-label"})
+_HOLD = 64 * 1024
 
 
-class _HtmlText(HTMLParser):
-    """Collects every text node (visible or hidden: scripts, styles, comments and text
-    attributes included) with line breaks at block elements."""
+def _tag_text(match: re.Match[str]) -> str:
+    name = match.group(2)
+    if name is None:
+        return ""
+    out = "\n" if name.lower() in _BLOCK_TAGS else ""
+    attributes = match.group(3)
+    if attributes and "=" in attributes:
+        for key, value in _TEXT_ATTRIBUTE.findall(attributes):
+            value = value.strip("\"'")
+            if value and (key.lower() != "href" or value.lower().startswith(("mailto:", "tel:"))):
+                out += f"\n{value}\n"
+    return out
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK_TAGS:
-            self.out.append("\n")
-        for key, value in attrs:
-            if not value:
-                continue
-            if key in _TEXT_ATTRIBUTES or (key == "href" and value.lower().startswith(("mailto:", "tel:"))):
-                self.out.append(f"\n{value}\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        self.out.append(data)
-
-    def handle_comment(self, data: str) -> None:
-        self.out.append(f"\n{data}\n")
-
-    def take(self) -> str:
-        text = "".join(self.out)
-        self.out = []
-        return text
+def html_text(markup: str) -> str:
+    """Text of HTML without markup: visible and hidden text (scripts, styles, comments,
+    text attributes such as alt, title and value), line breaks at block tags, character
+    references decoded. Linear time: comments are found with `str.find`, and the tag
+    pattern cannot run past the next `<`."""
+    out: list[str] = []
+    position = 0
+    while True:
+        start = markup.find("<!--", position)
+        if start < 0:
+            out.append(_TAG.sub(_tag_text, markup[position:]))
+            break
+        out.append(_TAG.sub(_tag_text, markup[position:start]))
+        end = markup.find("-->", start + 4)
+        if end < 0:
+            out.append(f"\n{markup[start + 4 :]}\n")
+            break
+        out.append(f"\n{markup[start + 4 : end]}\n")
+        position = end + 3
+    return html.unescape("".join(out))
 
 
 def read_html(node: Node, ctx: Context) -> Iterator[Part]:
-    """HTML without markup: visible and hidden text, comments and text attributes."""
+    """HTML without markup (see `html_text`), streamed block by block; a tag or reference
+    cut by a block boundary is carried into the next block."""
 
     def pieces() -> Iterator[str]:
-        parser = _HtmlText()
+        carry = ""
         for block in decoded_blocks(node, ctx):
-            parser.feed(block)
-            yield parser.take()
-        parser.close()
-        yield parser.take()
+            buffer = carry + block
+            cut = _safe_cut(buffer)
+            carry = buffer[cut:]
+            yield html_text(buffer[:cut])
+        yield html_text(carry)
 
     yield from text_parts(node, pieces(), mime="text/html")
 
 
+def _safe_cut(buffer: str) -> int:
+    """Where to split `buffer` so that no tag, comment or reference is cut (within reach)."""
+    cut = len(buffer)
+    start = max(0, cut - _HOLD)
+    comment = buffer.rfind("<!--", start)
+    if comment >= 0 and buffer.find("-->", comment) < 0:
+        cut = comment
+    tag = buffer.rfind("<", start, cut)
+    if tag >= 0 and buffer.find(">", tag, cut) < 0:
+        cut = tag
+    amp = buffer.rfind("&", max(start, cut - 40), cut)
+    if amp >= 0 and buffer.find(";", amp, cut) < 0:
+        cut = amp
+    return cut
+
+
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([/\"\\])")
+
+
+def _json_unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if not code:
+        return match.group(2)
+    point = int(code, 16)
+    return "\ufffd" if 0xD800 <= point <= 0xDFFF else chr(point)
+
+
 def read_json(node: Node, ctx: Context) -> Iterator[Part]:
-    """JSON rendered as `path: value` lines (escapes decoded); raw text if it is too
-    large to parse at once or does not parse."""
-    if node.blob.size <= JSON_PARSE_MAX:
-        text = "".join(decoded_blocks(node, ctx))
-        try:
-            value = json.loads(text)
-        except (ValueError, RecursionError):
-            yield from text_parts(node, [text], mime="application/json")
-            return
-        lines: list[str] = []
-        _json_lines(value, "", lines)
-        yield from text_parts(node, lines, mime="application/json")
-        return
-    yield from text_parts(node, decoded_blocks(node, ctx), mime="application/json")
-
-
-def _json_lines(value: Any, path: str, out: list[str]) -> None:
-    stack: list[tuple[str, Any]] = [(path, value)]
-    while stack:
-        key, current = stack.pop()
-        if isinstance(current, dict):
-            stack.extend((f"{key}.{k}" if key else str(k), v) for k, v in reversed(current.items()))
-        elif isinstance(current, list):
-            stack.extend((key, v) for v in reversed(current))
-        elif current is not None:
-            out.append(f"{key}: {current}\n" if key else f"{current}\n")
+    """JSON as its text, streamed, with `\\uXXXX`, `\\/`, `\\"` and `\\\\` escapes decoded
+    so that escaped digits and names read as they display (keys stay next to values)."""
+    blocks = decoded_blocks(node, ctx)
+    pieces = (_JSON_ESCAPE.sub(_json_unescape, block) if "\\" in block else block for block in blocks)
+    yield from text_parts(node, pieces, mime="application/json")
 
 
 class _XmlText:
-    """An expat target that keeps character data and attribute values in document order."""
+    """Character data and attribute values in document order, taken straight from the
+    expat parser inside defusedxml's parser (its entity and DTD defences stay on)."""
 
-    def __init__(self) -> None:
+    def __init__(self, parser: DefusedXMLParser) -> None:
         self.out: list[str] = []
+        expat = parser.parser
+        expat.StartElementHandler = self.start
+        expat.EndElementHandler = self.end
+        expat.CharacterDataHandler = self.out.append
 
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
-        for key, value in attrib.items():
+    def start(self, tag: str, attributes: list[str]) -> None:
+        for index in range(0, len(attributes) - 1, 2):
+            value = attributes[index + 1]
             if value.strip():
-                self.out.append(f"\n{key.rpartition('}')[2]}: {value}\n")
+                self.out.append(f"\n{attributes[index].rpartition('}')[2]}: {value}\n")
 
     def end(self, tag: str) -> None:
         self.out.append("\n")
 
-    def data(self, data: str) -> None:
-        self.out.append(data)
-
-    def close(self) -> None:
-        return None
-
     def take(self) -> str:
         text = "".join(self.out)
-        self.out = []
+        self.out.clear()
         return text
 
 
@@ -327,8 +304,8 @@ def read_xml(node: Node, ctx: Context) -> Iterator[Part]:
     """XML text and attribute values, parsed with defusedxml (no entity expansion, no
     DTD fetches); malformed, entity-laden or very large XML is scanned as raw text."""
     if node.blob.size <= XML_PARSE_MAX:
-        target = _XmlText()
-        parser = DefusedXMLParser(target=target)
+        parser = DefusedXMLParser()
+        target = _XmlText(parser)
         texts: list[str] = []
         stream = node.blob.stream
         stream.seek(0)
@@ -340,7 +317,7 @@ def read_xml(node: Node, ctx: Context) -> Iterator[Part]:
                     break
                 parser.feed(data)
                 texts.append(target.take())
-            parser.close()
+            parser.parser.Parse(b"", True)
             texts.append(target.take())
         except LimitReached:
             raise
