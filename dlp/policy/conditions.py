@@ -502,10 +502,10 @@ def describe_part(location: str) -> str:
 
 
 def _where(findings: list[Finding]) -> str:
-    """`in <part>` for findings in one part, `in N parts` otherwise."""
+    """`in <part>`, `in <part> and <part>`, or `in N parts` for three or more."""
     locations = sorted({f.location for f in findings})
-    if len(locations) == 1:
-        return f"in {describe_part(locations[0])}"
+    if len(locations) <= 2:
+        return "in " + " and ".join(describe_part(location) for location in locations)
     return f"in {len(locations)} parts"
 
 

@@ -111,7 +111,14 @@ CASES = [
         "findings: {detectors: [credit-card], min_count: 3}",
         evidence(*cards(2, location="a.csv"), *cards(2, location="b.csv")),
         CLI,
-        "4 high-confidence credit-card values in 2 parts",
+        "4 high-confidence credit-card values in a.csv and b.csv",
+    ),
+    (
+        "per-item-many-parts",
+        "findings: {detectors: [credit-card]}",
+        evidence(*cards(1, location="a.csv"), *cards(1, location="b.csv"), *cards(1, location="c.csv")),
+        CLI,
+        "3 high-confidence credit-card values in 3 parts",
     ),
     (
         "per-part-miss",
