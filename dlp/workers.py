@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
+import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,9 @@ _scanner: Scanner | None = None
 
 def _init_worker(settings: Settings, policy_folders: Sequence[Path] | None) -> None:
     global _scanner
+    # Ctrl-C reaches the whole process group: the parent decides when workers stop
+    # (after in-flight scans), so a worker must not die of SIGINT mid-scan.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     policies = None
     if policy_folders is not None:
         policies = PolicySet.load(policy_folders, internal_domains=settings.internal_domains)
