@@ -1,0 +1,244 @@
+"""HTTP scan API benchmark: scans per second with concurrent clients, peak RSS on a huge upload.
+
+    python bench/api.py [--workers N] [--clients C] [--seconds S] [--huge-mib M]
+
+Starts the real service pieces in a child process (uvicorn + `create_app` + a `ScanPool`
+of N workers + the SQLite store, on a loopback port the OS picks), then from this
+process:
+1. baseline: the same documents scanned by one in-process `Scanner` (no HTTP, one core);
+2. `POST /v1/scan` with C concurrent clients for S seconds, for 10 KB and 1 MB documents
+   (text with a realistic sprinkling of e-mail addresses; no quarantine writes), as
+   scans/s and MB/s;
+3. one upload of M MiB (default 1024) streamed from a generator while the RSS of the
+   server process and each worker is sampled every 20 ms: peak RSS per process.
+Target (issue 6): peak RSS < 250 MB while a 1 GiB upload is scanned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+__all__ = ["document", "main"]
+
+_TEXT = (
+    "the quarterly report shows revenue growth across regions while costs remained stable and the team "
+    "plans to review supplier contracts before the next meeting with finance and legal departments"
+)
+_WORDS = _TEXT.split()
+
+
+def document(size: int, seed: int = 7) -> bytes:
+    """Plain business text of about `size` bytes, with an e-mail address every ~2 KB."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    length = 0
+    while length < size:
+        line = " ".join(rng.choice(_WORDS) for _ in range(14))
+        if rng.random() < 0.02:
+            line += f" contact j.doe{rng.randint(1, 999)}@example.com"
+        out.append(line)
+        length += len(line) + 1
+    return ("\n".join(out)).encode()[:size]
+
+
+def _serve(state: Path, workers: int) -> None:
+    import socket
+
+    import uvicorn
+
+    from dlp.api import create_app
+    from dlp.config import Settings
+    from dlp.store import open_store
+    from dlp.workers import ScanPool
+
+    settings = Settings.model_validate(
+        {
+            "state_dir": state,
+            "workers": workers,
+            "smtp": {"enabled": False},
+            "http": {"max_upload_bytes": 4 * 1024**3},
+            "limits": {"max_seconds": 600, "max_total_bytes": 4 * 1024**3, "max_member_bytes": 4 * 1024**3},
+        }
+    )
+    store = open_store(settings)
+    pool = ScanPool(settings)
+    pool.warm_up()
+    app = create_app(settings, pool, store, policies_info=lambda: [{"id": "bench"}])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    print(sock.getsockname()[1], flush=True)
+    try:
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
+    finally:
+        pool.close()
+        store.close()
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _baseline(docs: dict[str, bytes], seconds: float) -> dict[str, float]:
+    from dlp.config import Settings
+    from dlp.model import Item, ScanContext
+    from dlp.pipeline import Scanner
+
+    scanner = Scanner.from_settings(Settings.model_validate({"state_dir": tempfile.mkdtemp()}))
+    rates: dict[str, float] = {}
+    for label, data in docs.items():
+        count = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            scanner.scan(Item(data=data, name="doc.txt"), ScanContext(channel="http"))
+            count += 1
+        rates[label] = count / (time.perf_counter() - started)
+    return rates
+
+
+async def _load(url: str, token: str, data: bytes, clients: int, seconds: float) -> tuple[float, int]:
+    headers = {"Authorization": f"Bearer {token}"}
+    done = 0
+    errors = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal done, errors
+            while time.perf_counter() < stop:
+                response = await client.post("/v1/scan", content=data, params={"filename": "doc.txt"})
+                if response.status_code == 200:
+                    done += 1
+                else:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return done / elapsed, errors
+
+
+async def _huge(url: str, token: str, mib: int) -> tuple[float, dict[str, object]]:
+    block = document(1024 * 1024, seed=11)
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(mib):
+            yield block
+
+    headers = {"Authorization": f"Bearer {token}"}
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=1800) as client:
+        response = await client.post("/v1/scan", content=body(), params={"filename": "huge.txt"})
+    result = response.json()
+    return time.perf_counter() - started, {"status": response.status_code, "flags": result.get("flags")}
+
+
+def _sample(pid: int, stop: threading.Event, peaks: dict[str, int]) -> None:
+    while not stop.is_set():
+        peaks["server"] = max(peaks.get("server", 0), _rss_kib(pid))
+        total = _rss_kib(pid)
+        for index, child in enumerate(sorted(_children(pid))):
+            rss = _rss_kib(child)
+            peaks[f"child {index}"] = max(peaks.get(f"child {index}", 0), rss)
+            total += rss
+        peaks["total"] = max(peaks.get("total", 0), total)
+        time.sleep(0.02)
+
+
+def main() -> None:
+    """Run the benchmark and print its tables."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--huge-mib", type=int, default=1024)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        _serve(Path(args.serve), args.workers)
+        return
+
+    state = Path(tempfile.mkdtemp(prefix="dlp-bench-api-")) / "var"
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(state), "--workers", str(args.workers)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        url = f"http://127.0.0.1:{port}"
+        token = (state / "admin-token").read_text().strip()
+        docs = {"10 KB": document(10 * 1024), "1 MB": document(1024 * 1024)}
+        print(
+            f"# bench/api.py on {platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}"
+        )
+        print(
+            f"# command: python bench/api.py --workers {args.workers} --clients {args.clients} "
+            f"--seconds {args.seconds:g} --huge-mib {args.huge_mib}"
+        )
+        baseline = _baseline(docs, min(args.seconds, 5.0))
+        print()
+        print(
+            f"{'document':<10} {'baseline scans/s (1 core, no HTTP)':>36} {'API scans/s':>12} "
+            f"{'API MB/s':>9} {'errors':>7}"
+        )
+        for label, data in docs.items():
+            rate, errors = asyncio.run(_load(url, token, data, args.clients, args.seconds))
+            mbps = rate * len(data) / 1e6
+            print(f"{label:<10} {baseline[label]:>36.1f} {rate:>12.1f} {mbps:>9.1f} {errors:>7}")
+        print()
+        peaks: dict[str, int] = {}
+        stop = threading.Event()
+        sampler = threading.Thread(target=_sample, args=(server.pid, stop, peaks), daemon=True)
+        idle = {"server": _rss_kib(server.pid)}
+        sampler.start()
+        elapsed, outcome = asyncio.run(_huge(url, token, args.huge_mib))
+        stop.set()
+        sampler.join()
+        print(f"upload of {args.huge_mib} MiB: {elapsed:.1f} s end to end, answer {outcome}")
+        print(f"{'process':<10} {'idle RSS MB':>12} {'peak RSS MB':>12}")
+        for name, peak in peaks.items():
+            idle_mb = f"{idle[name] / 1024:.0f}" if name in idle else "-"
+            print(f"{name:<10} {idle_mb:>12} {peak / 1024:>12.0f}")
+        print("target: peak RSS of the server process < 250 MB")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    main()
