@@ -1,8 +1,10 @@
 """SMTP relay benchmark: messages per second and added latency, scanning vs pass-through.
 
-    .venv/bin/python bench/smtp.py [--messages 1000] [--source-messages 3000] [--clients 20]
+    .venv/bin/python bench/smtp.py [--rounds 3] [--messages 500] [--source-messages 1000]
 
-Three modes in one invocation, each with the same clients and messages:
+Three modes in one invocation, alternating over several rounds (rates are medians over
+rounds, so a burst of load from elsewhere does not favour one mode), each with the
+same clients and messages:
 - `direct`: clients talk to the sink itself (the baseline of SMTP on loopback);
 - `pass-through`: clients -> relay with `smtp.scan: false` -> sink;
 - `scanning`: clients -> relay with scanning (worker pool, shipped policy packs) -> sink.
@@ -239,44 +241,76 @@ def _relay(ctx: Any, settings: Settings) -> tuple[Any, Event, int]:
 
 
 def main() -> None:
-    """Run the three modes and print the table."""
+    """Run the three modes, alternating over several rounds, and print the table."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--messages", type=int, default=1000, help="messages per mode, Python clients")
-    parser.add_argument("--source-messages", type=int, default=3000, help="messages per mode, smtp-source")
+    parser.add_argument(
+        "--messages", type=int, default=500, help="messages per mode and round, Python clients"
+    )
+    parser.add_argument("--source-messages", type=int, default=1000, help="per mode and round, smtp-source")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; modes alternate within each round")
     parser.add_argument("--clients", type=int, default=20, help="concurrent SMTP clients")
     parser.add_argument("--workers", type=int, default=0, help="scan worker processes (0: one per core)")
     args = parser.parse_args()
     messages = [make_message(n) for n in range(50)]
     ctx = multiprocessing.get_context("spawn")
     sink_port, sink, sink_kind = _start_sink(ctx)
-    with tempfile.TemporaryDirectory(prefix="dlp-bench-smtp-") as state:
-        message_file = Path(state) / "message.eml"
-        message_file.write_bytes(messages[0].replace(b"\r\n", b"\n"))
-        runs = [_run("direct (sink only)", sink_port, args, messages, message_file)]
-        for name, scan in (("relay, pass-through", False), ("relay, scanning", True)):
-            settings = Settings(
-                state_dir=Path(state),
-                internal_domains=("corp.example",),
-                workers=args.workers,
-                log_level="WARNING",
-                smtp=SmtpSettings(
-                    listen="127.0.0.1:0",
-                    next_hop=f"smtp://127.0.0.1:{sink_port}",
-                    next_hop_tls="none",
-                    hostname="relay.bench",
-                    scan=scan,
-                ),
-            )
-            process, stop, port = _relay(ctx, settings)
-            try:
-                runs.append(_run(name, port, args, messages, message_file))
-            finally:
-                stop.set()
-                process.join(30)
-    _stop_sink(sink)
+    relays: list[tuple[Any, Event]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="dlp-bench-smtp-") as state:
+            message_file = Path(state) / "message.eml"
+            message_file.write_bytes(messages[0].replace(b"\r\n", b"\n"))
+            modes = [("direct (sink only)", sink_port)]
+            for name, folder, scan in (
+                ("relay, pass-through", "pass-through", False),
+                ("relay, scanning", "scanning", True),
+            ):
+                process, stop, port = _relay(ctx, _settings(Path(state) / folder, sink_port, scan, args))
+                relays.append((process, stop))
+                modes.append((name, port))
+            rounds = [
+                [_run(name, port, args, messages, message_file) for name, port in modes]
+                for _ in range(args.rounds)
+            ]
+    finally:
+        for process, stop in relays:
+            stop.set()
+            process.join(30)
+        _stop_sink(sink)
+    runs = [_merge([r[index] for r in rounds]) for index in range(len(modes))]
     _report(runs, args, len(messages[0]), sink_kind)
+
+
+def _settings(state: Path, sink_port: int, scan: bool, args: argparse.Namespace) -> Settings:
+    return Settings(
+        state_dir=state,
+        internal_domains=("corp.example",),
+        workers=args.workers,
+        log_level="WARNING",
+        smtp=SmtpSettings(
+            listen="127.0.0.1:0",
+            next_hop=f"smtp://127.0.0.1:{sink_port}",
+            next_hop_tls="none",
+            hostname="relay.bench",
+            scan=scan,
+        ),
+    )
+
+
+def _merge(rounds: list[Run]) -> Run:
+    """One mode over all rounds: median rates, every latency sample."""
+    rates = [r.rate for r in rounds]
+    median = sorted(rounds, key=lambda r: r.rate)[len(rounds) // 2]
+    sources = [r.source_rate for r in rounds if r.source_rate is not None]
+    return Run(
+        name=rounds[0].name,
+        messages=median.messages,
+        seconds=median.messages / statistics.median(rates),
+        latencies=[x for r in rounds for x in r.latencies],
+        failures=sum(r.failures for r in rounds),
+        source_rate=statistics.median(sources) if sources else None,
+    )
 
 
 def _report(runs: list[Run], args: argparse.Namespace, size: int, sink_kind: str) -> None:
@@ -288,8 +322,9 @@ def _report(runs: list[Run], args: argparse.Namespace, size: int, sink_kind: str
         f"load average {os.getloadavg()[0]:.1f}"
     )
     print(f"messages: {size} bytes; {args.clients} concurrent sessions; sink: {sink_kind}")
-    print(f"throughput: smtp-source, {args.source_messages} messages per mode (msg/s src)")
-    print(f"latency: Python clients, {args.messages} messages per mode (msg/s py, p50, p99)")
+    print(f"rounds: {args.rounds}, the modes alternating within each; rates are medians over rounds")
+    print(f"throughput: smtp-source, {args.source_messages} messages per mode and round (msg/s src)")
+    print(f"latency: Python clients, {args.messages} messages per mode and round (msg/s py, p50, p99)")
     print()
     columns = ("msg/s src", "msg/s py", "p50 ms", "p99 ms", "added p50", "added p99", "fail")
     header = f"{'mode':<22}" + "".join(f"{c:>11}" for c in columns)
