@@ -99,7 +99,7 @@ class Definition:
     exclude_action: str = "drop"
     raise_valid: int = 1
     raise_context: int = 1
-    lower_negative: int = 1
+    lower_negative: int = 2
     mask: str = "last4"
     normalise: str = "exact"
     aggregate: str | None = None
@@ -119,7 +119,7 @@ class Definition:
         if self.keywords:
             parts.append(f"keyword within {self.window} chars or column header +{self.raise_context}")
         if self.negative_keywords:
-            parts.append(f"negative keyword within {self.negative_window} chars -{self.lower_negative}")
+            parts.append(f"negative keyword up to {self.negative_window} chars before -{self.lower_negative}")
         if self.exclude:
             parts.append(
                 f"excluded values {'dropped' if self.exclude_action == 'drop' else 'lowered to low'}"

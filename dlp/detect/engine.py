@@ -190,6 +190,14 @@ class _Words:
             return self.keywords[i]
         return None
 
+    def before(self, start: int, window: int) -> str | None:
+        """A keyword starting within `window` characters before `start`, or None."""
+        positions = self.positions
+        i = bisect.bisect_left(positions, start - window)
+        if i < len(positions) and positions[i] < start:
+            return self.keywords[i]
+        return None
+
 
 class _Scan:
     """Everything one `detect` call learns about its text: keyword and literal positions."""
@@ -540,7 +548,7 @@ class Engine:
             return None
         negatives = scan.negative.get(det.index)
         if negatives is not None:
-            negative = negatives.near(hit.start, hit.end, d.negative_window)
+            negative = negatives.before(hit.start, d.negative_window)
             if negative is not None:
                 level -= d.lower_negative
                 notes.append(f"negative {negative}")
