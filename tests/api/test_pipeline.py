@@ -83,19 +83,14 @@ def test_card_in_a_mail_is_quarantined_with_masked_findings(real: Running) -> No
         assert reviewer.get(f"/v1/quarantine/{body['quarantine_id']}/content").content == MESSAGE
 
 
-def _half(data: bytes) -> bytes:
-    return data[: len(data) // 2]
+WHOLE_ZIP = _zip({f"part{i}.txt": f"row {i}\n" * 40 for i in range(20)})
+BROKEN_ZIP = WHOLE_ZIP[: len(WHOLE_ZIP) // 2]
 
 
 @pytest.mark.parametrize(
     ("name", "content", "action", "flag"),
     [
-        (
-            "broken.zip",
-            _half(_zip({f"part{i}.txt": f"row {i}\n" * 40 for i in range(20)})),
-            "block",
-            "corrupt",
-        ),
+        ("broken.zip", BROKEN_ZIP, "block", "corrupt"),
         ("clean.zip", _zip({"notes.txt": "lunch at noon"}), "allow", None),
         ("empty.bin", b"", "allow", None),
     ],
