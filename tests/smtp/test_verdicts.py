@@ -125,3 +125,19 @@ async def test_scan_timeout_is_451(make_relay: RelayFactory, sink: Sink, tmp_pat
         assert sink.received == []
     finally:
         pool.close()
+
+
+async def test_store_failure_is_451_not_250(
+    make_relay: RelayFactory, sink: Sink, scan_pool: ScanPool, store: Store
+) -> None:
+    relay = await make_relay(_hop(sink), scan_pool, scan=True)
+    store.close()
+    ledger = Ledger()
+    for marker, body in (
+        ("v-store-q", f"My card number is {CARD}.\n"),
+        ("v-store-b", "Cards: " + ", ".join(CARDS)),
+    ):
+        outcome = await asyncio.to_thread(send, relay.port, make_message(marker, body=body))
+        assert f"{outcome.code} {outcome.text}" == replies.INTERNAL_ERROR
+        ledger.record(marker, outcome)
+    assert ledger.check([r.data for r in sink.received])["4xx"] == 2
