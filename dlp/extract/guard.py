@@ -23,7 +23,9 @@ class GuardTimeout(Exception):
 
 
 class _Watchdog:
-    """Deadlines of the guarded calls, and the one thread that enforces them."""
+    """Deadlines of the guarded calls, and the one thread that enforces them. Arming wakes
+    the thread only for a deadline earlier than the one it sleeps towards: waking it on
+    every call would hand it the GIL and cost milliseconds per guarded call."""
 
     def __init__(self) -> None:
         self.wake = threading.Condition()
@@ -31,15 +33,19 @@ class _Watchdog:
         self.fired: set[int] = set()
         self.tokens = itertools.count(1)
         self.thread: threading.Thread | None = None
+        self.next_wake = float("inf")
 
     def arm(self, seconds: float) -> int:
         with self.wake:
             token = next(self.tokens)
-            self.armed[token] = (time.monotonic() + seconds, threading.get_ident())
+            deadline = time.monotonic() + seconds
+            self.armed[token] = (deadline, threading.get_ident())
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._run, name="dlp-extract-watchdog", daemon=True)
                 self.thread.start()
-            self.wake.notify()
+            if deadline < self.next_wake:
+                self.next_wake = deadline
+                self.wake.notify()
             return token
 
     def disarm(self, token: int) -> bool:
@@ -61,7 +67,8 @@ class _Watchdog:
                         self.fired.add(token)
                         _SET_ASYNC_EXC(ctypes.c_ulong(thread), ctypes.py_object(GuardTimeout))
                 pending = [d for t, (d, _) in self.armed.items() if t not in self.fired]
-                self.wake.wait(timeout=max(0.0, min(pending) - now) if pending else None)
+                self.next_wake = min(pending) if pending else float("inf")
+                self.wake.wait(timeout=max(0.0, self.next_wake - now) if pending else None)
 
 
 _WATCHDOG = _Watchdog()
