@@ -57,15 +57,17 @@ class _Uvicorn(uvicorn.Server):
 
 @dataclass
 class _Loaded:
-    """What is loaded now; the reload callback swaps `policies` (from a worker thread)."""
+    """What is loaded now, for the API; a policy reload swaps `policies`."""
 
     scanner: Scanner
     policies: PolicySet
 
     def policies_info(self) -> list[dict[str, Any]]:
+        """The rules in force (`GET /v1/policies`, readiness)."""
         return [rule.to_dict() for rule in self.policies.rules]
 
     def detectors_info(self) -> list[dict[str, Any]]:
+        """The detectors loaded (`GET /v1/detectors`)."""
         return [info.to_dict() for info in self.scanner.engine.detectors]
 
 
@@ -109,6 +111,8 @@ class Service:
         def swap(policies: PolicySet) -> None:
             loaded.policies = policies
             pool.reload(folders)
+            warming = asyncio.get_running_loop().create_task(asyncio.to_thread(pool.warm_up))
+            self._tasks = [task for task in self._tasks if not task.done()] + [warming]
 
         self._reloader = PolicyReloader(
             folders, swap, internal_domains=settings.internal_domains, current=loaded.policies
