@@ -108,7 +108,11 @@ class Definition:
     def rules_summary(self) -> str:
         """One line saying how evidence maps to low / medium / high (for `dlp detectors`)."""
         if self.anchor == "table":
-            return f"aggregate '{self.aggregate}' over tabular text; thresholds in params"
+            thresholds = self.params.get("thresholds")
+            if isinstance(thresholds, dict):
+                levels = ", ".join(f"{level} from {rows}" for level, rows in thresholds.items())
+                return f"aggregate {self.aggregate}: rows with personal data: {levels}"
+            return f"aggregate {self.aggregate}: header signature high; report footer medium"
         bases = ", ".join(
             f"{p.id}={p.confidence.label}{' (needs context)' if p.requires_context else ''}"
             for p in self.patterns

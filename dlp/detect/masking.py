@@ -63,8 +63,8 @@ def mask_prefix(value: str) -> str:
     line = value.split("\n", 1)[0].strip()
     if line.startswith("-----BEGIN"):
         return line[:64] + " ****"
-    cut = min((i for i in (line.find("_"), line.find("-")) if i > 0), default=4)
-    cut = min(cut + 1, 8, max(len(line) // 3, 1))
+    separator = min((i for i in (line.find("_"), line.find("-")) if i > 0), default=-1)
+    cut = min(separator + 1 if separator > 0 else 4, 8, max(len(line) // 3, 1))
     return line[:cut] + _STAR * 8
 
 

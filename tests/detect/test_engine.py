@@ -1,0 +1,159 @@
+"""The engine's contract: offsets, table context, aggregates, hashes, timeouts, no raw values."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+
+from dlp.cli import main
+from dlp.detect import Engine
+from dlp.model import Confidence, Finding, Part, Table
+
+BUILTIN = Path(__file__).resolve().parents[2] / "detectors"
+KEY = b"test-key-0123456789"
+CARD = "4526 0181 5908 3012"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_folders([BUILTIN], hash_key=KEY)
+
+
+def _detect(engine: Engine, text: str, table: Table | None = None, offset: int = 0) -> list[Finding]:
+    return engine.detect(Part("doc", "text/plain", len(text), text, table=table, offset=offset))
+
+
+def test_finding_fields(engine: Engine) -> None:
+    text = f"Please charge card number {CARD} today."
+    [finding] = _detect(engine, text)
+    digest = hmac.new(KEY, b"4526018159083012", hashlib.sha256).hexdigest()
+    assert finding == Finding(
+        detector="credit-card",
+        category="pci",
+        location="doc",
+        start=26,
+        end=45,
+        confidence=Confidence.HIGH,
+        preview="4526 **** **** 3012",
+        hash=f"hmac-sha256:{digest}",
+        explanation="pattern grouped; validator credit-card: pass; context card",
+        regulations=("pci-dss", "glba"),
+    )
+
+
+def test_chunk_offset_is_added(engine: Engine) -> None:
+    [finding] = _detect(engine, f"card {CARD}", offset=10_000)
+    assert (finding.start, finding.end) == (10_005, 10_024)
+
+
+def test_same_value_same_hash_whatever_the_separators(engine: Engine) -> None:
+    spaced = _detect(engine, f"card {CARD}")[0]
+    plain = _detect(engine, "card " + CARD.replace(" ", ""))[0]
+    assert spaced.hash == plain.hash
+    other_key = Engine.from_folders([BUILTIN], hash_key=b"another key")
+    assert _detect(other_key, f"card {CARD}")[0].hash != spaced.hash
+
+
+def test_column_header_is_context_far_below_it(engine: Engine) -> None:
+    rows = "".join(f"Person {i},{100 + i}\n" for i in range(400))
+    text = f"Name,Employee SSN\n{rows}Ann Lee,536221234\n"
+    table = Table(",", ("Name", "Employee SSN"))
+    ssn = [f for f in _detect(engine, text, table) if f.detector == "us-ssn"]
+    assert [(text[f.start : f.end], f.confidence, f.explanation) for f in ssn] == [
+        ("536221234", Confidence.HIGH, "pattern plain; validator us-ssn: pass; context column 'Employee SSN'")
+    ]
+    plain = _detect(engine, text.replace("Employee SSN", "Amount"), Table(",", ("Name", "Amount")))
+    assert [f for f in plain if f.detector == "us-ssn"] == []
+
+
+def test_customer_list_counts_rows(engine: Engine) -> None:
+    rows = "".join(f"Person {i},p{i}@example.com\n" for i in range(12))
+    text = "Name,Email\n" + rows
+    found = [f for f in _detect(engine, text, Table(",", ("Name", "Email"))) if f.detector == "customer-list"]
+    assert [(f.count, dict(f.attributes), f.confidence, f.preview) for f in found] == [
+        (12, {"rows": 12}, Confidence.MEDIUM, "12 rows")
+    ]
+
+
+def test_crm_export_header_names_the_system(engine: Engine) -> None:
+    header = ("Id", "IsDeleted", "AccountId", "LastName", "FirstName", "OwnerId", "CreatedDate")
+    row = "003A0000006Vm9rIAQ,false,001A0000006Vm9rIAC,Lee,Ann,005A0000001bcde,2024-01-01"
+    text = ",".join(header) + "\n" + row + "\n"
+    found = [f for f in _detect(engine, text, Table(",", header)) if f.detector == "crm-export-header"]
+    expected = [({"system": "salesforce"}, Confidence.HIGH)]
+    assert [(dict(f.attributes), f.confidence) for f in found] == expected
+
+
+def test_weaker_overlapping_match_of_another_detector_is_dropped(engine: Engine) -> None:
+    found = _detect(engine, "NHS number 943 476 5919")
+    assert [(f.detector, f.confidence) for f in found] == [("uk-nhs-number", Confidence.HIGH)]
+
+
+def test_user_regex_runs_with_a_timeout(tmp_path: Path) -> None:
+    (tmp_path / "slow.yaml").write_text(
+        "id: slow\ndescription: catastrophic backtracking\ncategory: pii\nanchor: literal\n"
+        "literals: ['start:']\npatterns:\n  - id: p\n    regex: 'start:(?P<value>(a|aa)+b)'\n",
+        encoding="utf-8",
+    )
+    engine = Engine.from_folders([BUILTIN, tmp_path], hash_key=KEY)
+    assert _detect(engine, "start:" + "a" * 60 + "c") == []
+
+
+def test_detectors_lists_every_definition(engine: Engine) -> None:
+    ids = [d.id for d in engine.detectors]
+    assert ids == sorted(p.stem for p in BUILTIN.glob("*.yaml"))
+    assert {d.category for d in engine.detectors} == {"pii", "pci", "phi", "financial", "secret", "crm"}
+
+
+@pytest.mark.parametrize(
+    ("text", "raw", "preview"),
+    [
+        (f"card {CARD}", CARD, "4526 **** **** 3012"),
+        ("Employee SSN: 536-22-1234.", "536-22-1234", "***-**-1234"),
+        ("mail ann.lee@example.com", "ann.lee@example.com", "a***@example.com"),
+        ("key AKIA2OGYBAH6STMMNXNN", "AKIA2OGYBAH6STMMNXNN", "AKIA********"),
+        ("IBAN DE89 3704 0044 0532 0130 00", "DE89 3704 0044 0532 0130 00", "**** **** **** **** **30 00"),
+    ],
+)
+def test_scan_json_holds_the_preview_never_the_raw_value(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    raw: str,
+    preview: str,
+) -> None:
+    monkeypatch.setenv("DLP_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    sample = tmp_path / "sample.txt"
+    sample.write_text(text, encoding="utf-8")
+    main(["scan", str(sample)])
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    assert preview in [f["preview"] for f in result["findings"]]
+    compact = raw.replace(" ", "").replace("-", "")
+    assert raw not in out
+    assert compact not in out.replace(" ", "").replace("-", "")
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_detectors_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    monkeypatch.setenv("DLP_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["detectors", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    if fmt == "json":
+        listed = json.loads(out)
+        assert [d["id"] for d in listed] == sorted(p.stem for p in BUILTIN.glob("*.yaml"))
+        card = next(d for d in listed if d["id"] == "credit-card")
+        assert (card["category"], card["regulations"]) == ("pci", ["pci-dss", "glba"])
+    else:
+        lines = out.splitlines()
+        assert lines[0].split()[:3] == ["id", "category", "regulations"]
+        assert len(lines) == 1 + len(list(BUILTIN.glob("*.yaml")))
