@@ -406,37 +406,56 @@ class _Workbook(_Sink):
 
 
 class _SheetRows(_Sink):
-    """Rows of one worksheet: cells placed by their reference, values resolved."""
+    """Rows of one worksheet: cells placed by their reference, values resolved. The
+    hot path of spreadsheet extraction, so it handles expat events itself (no element
+    stack, no attribute dictionaries)."""
 
     def __init__(self, shared: list[str]) -> None:
         super().__init__()
         self.shared = shared
         self.rows: list[list[str]] = []
         self.row: list[str] = []
-        self.kind = ""
+        self.kind = "n"
         self.column = 0
         self.value: list[str] = []
+        self.capture = False
+        self.inline = False
 
-    def on_start(self, tag: str, attrib: dict[str, str]) -> None:
-        if tag == "row":
-            self.row = []
-        elif tag == "c":
-            self.kind = attrib.get("t", "n")
-            self.column = _column(attrib.get("r"), len(self.row))
+    def _start(self, tag: str, attributes: list[str]) -> None:
+        local = tag[tag.rfind("}") + 1 :]
+        if local == "v" or (local == "t" and self.inline):
+            self.capture = True
+        elif local == "c":
+            self.kind, reference = "n", None
+            for index in range(0, len(attributes) - 1, 2):
+                if attributes[index] == "t":
+                    self.kind = attributes[index + 1]
+                elif attributes[index] == "r":
+                    reference = attributes[index + 1]
+            self.column = _column(reference, len(self.row))
             self.value = []
+        elif local == "is":
+            self.inline = True
+        elif local == "row":
+            self.row = []
 
     def on_data(self, data: str) -> None:
-        if self.stack and (self.stack[-1] == "v" or (self.stack[-1] == "t" and "is" in self.stack)):
+        if self.capture:
             self.value.append(data)
 
-    def on_end(self, tag: str) -> None:
-        if tag == "c":
+    def _end(self, tag: str) -> None:
+        local = tag[tag.rfind("}") + 1 :]
+        if local in ("v", "t"):
+            self.capture = False
+        elif local == "is":
+            self.inline = False
+        elif local == "c":
             text = self._resolve("".join(self.value))
             if text and self.column < _MAX_COLUMNS:
                 if self.column >= len(self.row):
                     self.row.extend([""] * (self.column - len(self.row) + 1))
                 self.row[self.column] = text
-        elif tag == "row":
+        elif local == "row":
             if self.row:
                 self.rows.append(self.row)
             self.row = []
