@@ -15,7 +15,7 @@ import re
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO
 
 from dlp.extract import office
 from dlp.extract.members import child_node, zip_members
@@ -239,6 +239,3 @@ class _SevenZipMember:
         if not self.closed:
             self.closed = True
             self.owner.members.append((self.name, self.start, self.length, flags))
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)

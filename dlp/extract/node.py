@@ -93,11 +93,6 @@ class Blob:
         self.stream.seek(0)
         return data
 
-    def read_all(self) -> bytes:
-        """The whole content; callers only do this for blobs bounded by the member limit."""
-        self.stream.seek(0)
-        return self.stream.read()
-
     def close(self) -> None:
         """Release the spool (memory or temporary file)."""
         self.stream.close()
