@@ -48,9 +48,13 @@ __all__ = [
 
 
 def open_store(settings: Settings) -> Store:
-    """The store named by `settings.store` (`sqlite`), created on first use."""
+    """The store named by `settings.store` (`sqlite` or a `postgresql://` URL), created on first use."""
     if settings.store == "sqlite":
         from dlp.store.sqlite import SqliteStore
 
         return SqliteStore(settings)
-    raise ConfigError(f"store '{settings.store}' is not supported (sqlite)")
+    if settings.store.startswith(("postgresql://", "postgres://")):
+        from dlp.store.postgres import PostgresStore
+
+        return PostgresStore(settings)
+    raise ConfigError(f"store '{settings.store}' is not supported (sqlite or postgresql://...)")

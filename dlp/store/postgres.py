@@ -1,0 +1,749 @@
+"""The shared store for several replicas: PostgreSQL through psycopg 3.
+
+Selected by `store: postgresql://user@host/db` (or `DLP_STORE`). Everything a replica
+must share lives in the database: quarantine rows and their encrypted content (bytea
+rows of `quarantine_chunks`, encrypted exactly as the SQLite backend's files with
+`dlp.store.crypto`), incidents, the audit log and API tokens. The master key that wraps
+each item's data key is read from the same key file as on SQLite
+(`<state_dir>/keys/quarantine.key`); replicas mount one Kubernetes Secret there. A
+keyed check value in the `meta` table makes a replica with a different key refuse to
+start instead of quarantining mail nobody else could read.
+
+Start: pending migrations (`dlp.store.pg_migrations`) are applied in one transaction
+holding an advisory lock, so replicas starting together migrate once.
+
+Sharing rules: `quarantine()` returns after COMMIT (content and row in one
+transaction); `claim_release` is one `UPDATE ... WHERE status = 'held' RETURNING`, so of
+two replicas racing for an item exactly one wins; retention runs in one transaction
+under a transaction-scoped advisory lock (`pg_try_advisory_xact_lock`): one replica at a
+time, and a replica that dies mid-purge leaves nothing half done. Tokens are looked up
+in the database on every request, so creation and revocation count everywhere at once.
+
+Connections: a small pool of autocommit connections (writes use explicit
+transactions). When PostgreSQL is down every call raises `StoreError` at once (the
+relay answers 4xx, the API 503); a connection idle for a while is pinged before use
+and a broken one is dropped, so service resumes with the first call after the
+database returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow, dict_row
+
+from dlp.config import Settings
+from dlp.errors import ConfigError, NotFound, StoreError
+from dlp.keys import load_or_create_key
+from dlp.model import ScanContext, ScanResult, new_id
+from dlp.store.base import (
+    INCIDENT_STATUSES,
+    Conflict,
+    Page,
+    PurgeReport,
+    ReleaseTicket,
+    Store,
+    StoreCounts,
+    context_parties,
+    iso_time,
+    monitor_matched,
+)
+from dlp.store.crypto import CHUNK_SIZE, decrypt_stream, encrypt_stream, new_data_key, unwrap_key, wrap_key
+from dlp.store.pg_migrations import MIGRATIONS
+from dlp.store.sqlite import master_key_path
+from dlp.store.tokens import Role, TokenInfo, hash_token, hashes_equal, new_token
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+
+__all__ = ["POOL_SIZE", "PostgresStore"]
+
+log = logging.getLogger(__name__)
+
+POOL_SIZE = 10
+MAX_STORED_FINDINGS = 1000
+_CONNECT_TIMEOUT_SECONDS = 5
+_POOL_WAIT_SECONDS = 10.0
+_PING_AFTER_IDLE_SECONDS = 1.0
+_LOCK_SPACE = 0x646C70
+_LOCK_MIGRATE = 1
+_LOCK_RETENTION = 2
+_KEY_CHECK = b"dlp quarantine master key check"
+
+Connection = psycopg.Connection[DictRow]
+Cursor = psycopg.Cursor[DictRow]
+
+_QUARANTINE_COLUMNS = (
+    "id, created_at, channel, sender, recipients, client, item_name, size, action, scan_id, result, "
+    "status, claimed_by, released_at, release_outcome, release_attempts"
+)
+_INCIDENT_COLUMNS = (
+    "id, created_at, updated_at, updated_by, channel, sender, recipients, client, item_name, action, "
+    "monitor, scan_id, quarantine_id, result, status, notes"
+)
+
+
+def _describe(exc: psycopg.Error) -> str:
+    text = str(exc).strip().splitlines()
+    return f"PostgreSQL: {type(exc).__name__}: {text[0] if text else exc.sqlstate}"
+
+
+def _text(value: str | None) -> str | None:
+    """PostgreSQL text holds no NUL and only valid UTF-8: hostile envelopes are cleaned."""
+    if value is None:
+        return None
+    return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+class _Pool:
+    """At most `size` autocommit connections; broken ones are dropped, idle ones pinged."""
+
+    def __init__(self, conninfo: str, size: int) -> None:
+        self._conninfo = conninfo
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[tuple[Connection, float]] = []
+        self._lock = threading.Lock()
+        self.closed = False
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A live connection for one operation; psycopg errors come out as `StoreError`."""
+        if self.closed:
+            raise StoreError("the store is closed")
+        if not self._slots.acquire(timeout=_POOL_WAIT_SECONDS):
+            raise StoreError(f"no PostgreSQL connection free within {_POOL_WAIT_SECONDS:.0f} s")
+        try:
+            conn = self._take()
+            try:
+                yield conn
+            except psycopg.Error as exc:
+                raise StoreError(_describe(exc)) from exc
+            finally:
+                self._give_back(conn)
+        finally:
+            self._slots.release()
+
+    def _take(self) -> Connection:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                conn, since = self._idle.pop()
+            if time.monotonic() - since < _PING_AFTER_IDLE_SECONDS:
+                return conn
+            try:
+                conn.execute("")
+                return conn
+            except psycopg.Error:
+                conn.close()
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True, row_factory=dict_row)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {_describe(exc)}") from exc
+
+    def _give_back(self, conn: Connection) -> None:
+        reusable = (
+            not self.closed
+            and not conn.closed
+            and not conn.broken
+            and conn.info.transaction_status == TransactionStatus.IDLE
+        )
+        if not reusable:
+            conn.close()
+            return
+        with self._lock:
+            self._idle.append((conn, time.monotonic()))
+
+    def close(self) -> None:
+        """Close the idle connections; busy ones close when given back."""
+        self.closed = True
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            conn.close()
+
+
+class _ChunkSink(io.RawIOBase):
+    """Encrypted content written as `quarantine_chunks` rows inside the caller's transaction."""
+
+    def __init__(self, cursor: Cursor, item_id: str) -> None:
+        super().__init__()
+        self._cursor = cursor
+        self._item_id = item_id
+        self._seq = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: ReadableBuffer) -> int:
+        block = bytes(data)
+        self._cursor.execute(
+            "INSERT INTO quarantine_chunks (item_id, seq, data) VALUES (%s, %s, %b)",
+            (self._item_id, self._seq, block),
+        )
+        self._seq += 1
+        return len(block)
+
+
+class _ChunkSource(io.RawIOBase):
+    """An item's encrypted content read back one row at a time (bounded memory)."""
+
+    def __init__(self, fetch: Callable[[int], bytes | None]) -> None:
+        super().__init__()
+        self._fetch = fetch
+        self._seq = 0
+        self._pending = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        while not self._pending:
+            if self._done:
+                return 0
+            row = self._fetch(self._seq)
+            self._seq += 1
+            if row is None:
+                self._done = True
+                return 0
+            self._pending = memoryview(row)
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), len(self._pending))
+        view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+def _plain_chunks(content: bytes | Path) -> Iterator[bytes]:
+    if isinstance(content, bytes | bytearray | memoryview):
+        view = memoryview(content)
+        for start in range(0, len(view), CHUNK_SIZE):
+            yield bytes(view[start : start + CHUNK_SIZE])
+        return
+    try:
+        with content.open("rb") as handle:
+            while block := handle.read(CHUNK_SIZE):
+                yield block
+    except OSError as exc:
+        raise StoreError(f"cannot read quarantine content: {exc.strerror}") from exc
+
+
+def _result_record(result: ScanResult) -> dict[str, Any]:
+    data = result.to_dict()
+    findings = data.get("findings", [])
+    data["findings_total"] = len(findings)
+    data["findings"] = findings[:MAX_STORED_FINDINGS]
+    data.pop("id", None)
+    data.pop("action", None)
+    return data
+
+
+def _key_check(master: bytes) -> str:
+    return hmac.new(master, _KEY_CHECK, hashlib.sha256).hexdigest()
+
+
+class PostgresStore(Store):
+    """The shared backend for several replicas (see the module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self._settings = settings
+        try:
+            params = conninfo_to_dict(settings.store)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigError(f"store: not a usable PostgreSQL URL ({exc})") from exc
+        params.setdefault("connect_timeout", _CONNECT_TIMEOUT_SECONDS)
+        params.setdefault("application_name", "dlp")
+        self._master = load_or_create_key(master_key_path(settings.state_dir))
+        self._pool = _Pool(make_conninfo("", **params), POOL_SIZE)
+        self._migrate()
+
+    # connections and transactions
+
+    def _migrate(self) -> None:
+        with self._transaction() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_SPACE, _LOCK_MIGRATE))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS dlp_schema_migrations (version integer PRIMARY KEY,"
+                " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            applied = {r["version"] for r in cur.execute("SELECT version FROM dlp_schema_migrations")}
+            for version, name, sql in MIGRATIONS:
+                if version in applied:
+                    continue
+                cur.execute(sql.encode())
+                cur.execute(
+                    "INSERT INTO dlp_schema_migrations (version, name) VALUES (%s, %s)", (version, name)
+                )
+                log.info("store schema migrated to version %d (%s)", version, name)
+            newer = sorted(applied - {version for version, _, _ in MIGRATIONS})
+            if newer:
+                log.warning("the store schema has versions %s this release does not know", newer)
+            check = _key_check(self._master)
+            cur.execute(
+                "INSERT INTO meta (key, value) VALUES ('quarantine_key_check', %s) ON CONFLICT DO NOTHING",
+                (check,),
+            )
+            stored = cur.execute("SELECT value FROM meta WHERE key = 'quarantine_key_check'").fetchone()
+        if stored is None or not hmac.compare_digest(stored["value"], check):
+            raise ConfigError(
+                f"the quarantine key {master_key_path(self._settings.state_dir)} differs from the one "
+                "this database was set up with: every replica must mount the same key"
+            )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield cur
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[DictRow]:
+        with self._pool.connection() as conn:
+            return conn.execute(sql, tuple(params)).fetchall()
+
+    # quarantine
+
+    def quarantine(self, content: bytes | Path, result: ScanResult, context: ScanContext) -> str:
+        """See `Store.quarantine`: content and row in one transaction, returned after COMMIT."""
+        item_id = new_id()
+        data_key = new_data_key()
+        wrapped = wrap_key(self._master, data_key, item_id)
+        parties = context_parties(context)
+        with self._transaction() as cur:
+            with io.BufferedWriter(_ChunkSink(cur, item_id), buffer_size=CHUNK_SIZE) as sink:
+                size = encrypt_stream(data_key, item_id, _plain_chunks(content), sink)
+            cur.execute(
+                "INSERT INTO quarantine (id, created_at, channel, sender, recipients, client, item_name,"
+                " size, action, scan_id, result, status, wrapped_key)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'held', %b)",
+                (
+                    item_id,
+                    time.time(),
+                    _text(parties["channel"]),
+                    _text(parties["sender"]),
+                    json.dumps(parties["recipients"]),
+                    _text(parties["client"]),
+                    _text(result.item_name),
+                    size,
+                    result.action.label,
+                    result.id,
+                    json.dumps(_result_record(result)),
+                    wrapped,
+                ),
+            )
+        return item_id
+
+    @staticmethod
+    def _quarantine_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+        result = json.loads(row["result"])
+        return {
+            "id": row["id"],
+            "created_at": iso_time(row["created_at"]),
+            "channel": row["channel"],
+            "sender": row["sender"],
+            "recipients": json.loads(row["recipients"]),
+            "client": row["client"],
+            "item_name": row["item_name"],
+            "size": row["size"],
+            "action": row["action"],
+            "scan_id": row["scan_id"],
+            "status": row["status"],
+            "rules": result.get("rules", []),
+            "findings": result.get("findings", []),
+            "findings_total": result.get("findings_total", 0),
+            "flags": result.get("flags", []),
+            "regulations": result.get("regulations", []),
+            "release": {
+                "claimed_by": row["claimed_by"],
+                "released_at": iso_time(row["released_at"]),
+                "outcome": row["release_outcome"],
+                "attempts": row["release_attempts"],
+            },
+        }
+
+    def get_quarantine(self, item_id: str) -> dict[str, Any]:
+        """See `Store.get_quarantine`."""
+        rows = self._query(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE id = %s", (item_id,))
+        if not rows:
+            raise NotFound(f"no quarantine item {item_id!r}")
+        return self._quarantine_dict(rows[0])
+
+    def list_quarantine(
+        self,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        action: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """See `Store.list_quarantine`."""
+        where, params = _filters(status=status, channel=channel, action=action, since=since, until=until)
+        total = self._query(f"SELECT count(*) AS n FROM quarantine{where}", params)[0]["n"]
+        rows = self._query(
+            f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine{where} ORDER BY id DESC LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        return Page([self._quarantine_dict(r) for r in rows], total, limit, offset)
+
+    def read_quarantine(self, item_id: str) -> Iterator[bytes]:
+        """See `Store.read_quarantine`."""
+        rows = self._query("SELECT wrapped_key FROM quarantine WHERE id = %s", (item_id,))
+        if not rows:
+            raise NotFound(f"no quarantine item {item_id!r}")
+        if rows[0]["wrapped_key"] is None:
+            raise NotFound(f"the content of quarantine item {item_id!r} was deleted")
+        data_key = unwrap_key(self._master, bytes(rows[0]["wrapped_key"]), item_id)
+        return self._decrypted(item_id, data_key)
+
+    def _fetch_chunk(self, item_id: str, seq: int) -> bytes | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT data FROM quarantine_chunks WHERE item_id = %s AND seq = %s",
+                (item_id, seq),
+                binary=True,
+            ).fetchone()
+        return None if row is None else bytes(row["data"])
+
+    def _decrypted(self, item_id: str, data_key: bytes) -> Iterator[bytes]:
+        source = _ChunkSource(lambda seq: self._fetch_chunk(item_id, seq))
+        with io.BufferedReader(source, buffer_size=CHUNK_SIZE) as reader:
+            yield from decrypt_stream(data_key, item_id, reader)
+
+    def delete_quarantine(self, item_id: str, actor: str) -> None:
+        """See `Store.delete_quarantine`: row, key material and content in one transaction."""
+        with self._transaction() as cur:
+            row = cur.execute("SELECT status FROM quarantine WHERE id = %s FOR UPDATE", (item_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no quarantine item {item_id!r}")
+            if row["status"] == "releasing":
+                raise Conflict(f"quarantine item {item_id} is being released")
+            cur.execute(
+                "UPDATE quarantine SET status = 'deleted', wrapped_key = NULL, claimed_by = %s WHERE id = %s",
+                (_text(actor), item_id),
+            )
+            cur.execute("DELETE FROM quarantine_chunks WHERE item_id = %s", (item_id,))
+
+    def claim_release(self, item_id: str, actor: str) -> ReleaseTicket:
+        """See `Store.claim_release`: one conditional UPDATE, so any replica may race any other."""
+        with self._transaction() as cur:
+            row = cur.execute(
+                "UPDATE quarantine SET status = 'releasing', claimed_by = %s"
+                " WHERE id = %s AND status = 'held' RETURNING channel, sender, recipients, size",
+                (_text(actor), item_id),
+            ).fetchone()
+            if row is None:
+                current = cur.execute("SELECT status FROM quarantine WHERE id = %s", (item_id,)).fetchone()
+                if current is None:
+                    raise NotFound(f"no quarantine item {item_id!r}")
+                raise Conflict(f"quarantine item {item_id} is {current['status']}")
+        return ReleaseTicket(
+            id=item_id,
+            channel=row["channel"],
+            sender=row["sender"],
+            recipients=tuple(json.loads(row["recipients"])),
+            size=row["size"],
+            claimed_by=actor,
+        )
+
+    def finish_release(self, item_id: str, outcome: str, ok: bool) -> None:
+        """See `Store.finish_release`."""
+        with self._transaction() as cur:
+            cur.execute(
+                "UPDATE quarantine SET status = %s, released_at = %s, release_outcome = %s,"
+                " release_attempts = release_attempts + 1 WHERE id = %s AND status = 'releasing'",
+                ("released" if ok else "held", time.time() if ok else None, _text(outcome), item_id),
+            )
+            if cur.rowcount != 1:
+                raise Conflict(f"quarantine item {item_id} has no release in progress")
+
+    # incidents
+
+    def record_incident(
+        self, result: ScanResult, context: ScanContext, quarantine_id: str | None = None
+    ) -> str:
+        """See `Store.record_incident`."""
+        incident_id = new_id()
+        now = time.time()
+        parties = context_parties(context)
+        record = _result_record(result)
+        record["deadlines_hours"] = dict(result.verdict.deadlines)
+        with self._transaction() as cur:
+            cur.execute(
+                f"INSERT INTO incidents ({_INCIDENT_COLUMNS}) VALUES"
+                " (%s, %s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', '')",
+                (
+                    incident_id,
+                    now,
+                    now,
+                    _text(parties["channel"]),
+                    _text(parties["sender"]),
+                    json.dumps(parties["recipients"]),
+                    _text(parties["client"]),
+                    _text(result.item_name),
+                    result.action.label,
+                    monitor_matched(result),
+                    result.id,
+                    quarantine_id,
+                    json.dumps(record),
+                ),
+            )
+        self._notify(self.get_incident(incident_id))
+        return incident_id
+
+    @staticmethod
+    def _incident_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+        result = json.loads(row["result"])
+        return {
+            "id": row["id"],
+            "created_at": iso_time(row["created_at"]),
+            "updated_at": iso_time(row["updated_at"]),
+            "updated_by": row["updated_by"],
+            "channel": row["channel"],
+            "sender": row["sender"],
+            "recipients": json.loads(row["recipients"]),
+            "client": row["client"],
+            "item_name": row["item_name"],
+            "action": row["action"],
+            "monitor": bool(row["monitor"]),
+            "scan_id": row["scan_id"],
+            "quarantine_id": row["quarantine_id"],
+            "status": row["status"],
+            "notes": row["notes"],
+            "rules": result.get("rules", []),
+            "regulations": result.get("regulations", []),
+            "deadlines_hours": result.get("deadlines_hours", {}),
+            "findings": result.get("findings", []),
+            "findings_total": result.get("findings_total", 0),
+            "flags": result.get("flags", []),
+        }
+
+    def get_incident(self, incident_id: str) -> dict[str, Any]:
+        """See `Store.get_incident`."""
+        rows = self._query(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = %s", (incident_id,))
+        if not rows:
+            raise NotFound(f"no incident {incident_id!r}")
+        return self._incident_dict(rows[0])
+
+    def list_incidents(
+        self,
+        *,
+        status: str | None = None,
+        channel: str | None = None,
+        action: str | None = None,
+        monitor: bool | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """See `Store.list_incidents`."""
+        where, params = _filters(
+            status=status, channel=channel, action=action, monitor=monitor, since=since, until=until
+        )
+        total = self._query(f"SELECT count(*) AS n FROM incidents{where}", params)[0]["n"]
+        rows = self._query(
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY id DESC LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        return Page([self._incident_dict(r) for r in rows], total, limit, offset)
+
+    def update_incident(
+        self, incident_id: str, actor: str, *, status: str | None = None, notes: str | None = None
+    ) -> dict[str, Any]:
+        """See `Store.update_incident`."""
+        if status is not None and status not in INCIDENT_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(INCIDENT_STATUSES)}")
+        with self._transaction() as cur:
+            cur.execute(
+                "UPDATE incidents SET status = coalesce(%s::text, status), notes = coalesce(%s::text, notes),"
+                " updated_at = %s, updated_by = %s WHERE id = %s",
+                (status, _text(notes), time.time(), _text(actor), incident_id),
+            )
+            if cur.rowcount != 1:
+                raise NotFound(f"no incident {incident_id!r}")
+        return self.get_incident(incident_id)
+
+    # audit
+
+    def append_audit(
+        self, actor: str, action: str, target: str | None = None, detail: Mapping[str, Any] | None = None
+    ) -> int:
+        """See `Store.append_audit`."""
+        with self._transaction() as cur:
+            row = cur.execute(
+                "INSERT INTO audit (at, actor, action, target, detail) VALUES (%s, %s, %s, %s, %s)"
+                " RETURNING seq",
+                (time.time(), _text(actor), _text(action), _text(target), json.dumps(dict(detail or {}))),
+            ).fetchone()
+        assert row is not None
+        return int(row["seq"])
+
+    def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        """See `Store.list_audit`."""
+        where, params = _filters(actor=actor, action=action, target=target)
+        total = self._query(f"SELECT count(*) AS n FROM audit{where}", params)[0]["n"]
+        rows = self._query(
+            f"SELECT seq, at, actor, action, target, detail FROM audit{where} ORDER BY seq DESC"
+            " LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        items = [
+            {
+                "seq": r["seq"],
+                "at": iso_time(r["at"]),
+                "actor": r["actor"],
+                "action": r["action"],
+                "target": r["target"],
+                "detail": json.loads(r["detail"]),
+            }
+            for r in rows
+        ]
+        return Page(items, total, limit, offset)
+
+    # tokens
+
+    def create_token(self, role: Role, name: str | None = None) -> tuple[str, TokenInfo]:
+        """See `Store.create_token`."""
+        token_id = new_id()
+        name = _text(name) or f"{role.label}-{token_id[-8:].lower()}"
+        secret = new_token()
+        now = time.time()
+        try:
+            with self._transaction() as cur:
+                cur.execute(
+                    "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (%s, %s, %s, %s, %s)",
+                    (token_id, name, role.label, hash_token(secret), now),
+                )
+        except StoreError as exc:
+            if isinstance(exc.__cause__, pg_errors.UniqueViolation):
+                raise Conflict(f"a token named {name!r} already exists") from exc
+            raise
+        return secret, TokenInfo(token_id, name, role, now)
+
+    @staticmethod
+    def _token_info(row: Mapping[str, Any]) -> TokenInfo:
+        return TokenInfo(
+            row["id"], row["name"], Role.parse(row["role"]), row["created_at"], row["revoked_at"] is not None
+        )
+
+    def verify_token(self, token: str) -> TokenInfo | None:
+        """See `Store.verify_token`: read from the database each time (revocation is immediate)."""
+        presented = hash_token(token)
+        rows = self._query(
+            "SELECT id, name, role, hash, created_at, revoked_at FROM tokens"
+            " WHERE hash = %s AND revoked_at IS NULL",
+            (presented,),
+        )
+        if not rows or not hashes_equal(rows[0]["hash"], presented):
+            return None
+        return self._token_info(rows[0])
+
+    def list_tokens(self) -> list[TokenInfo]:
+        """See `Store.list_tokens`."""
+        rows = self._query("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
+        return [self._token_info(r) for r in rows]
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        """See `Store.revoke_token`."""
+        with self._transaction() as cur:
+            row = cur.execute(
+                "UPDATE tokens SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s OR name = %s"
+                " RETURNING id, name, role, created_at, revoked_at",
+                (time.time(), _text(token_id), _text(token_id)),
+            ).fetchone()
+            if row is None or cur.rowcount != 1:
+                raise NotFound(f"no token {token_id!r}")
+        return self._token_info(row)
+
+    def has_tokens(self) -> bool:
+        """See `Store.has_tokens`."""
+        return bool(self._query("SELECT 1 FROM tokens WHERE revoked_at IS NULL LIMIT 1"))
+
+    # housekeeping
+
+    def purge_expired(self, now: float) -> PurgeReport:
+        """See `Store.purge_expired`: one transaction under an advisory lock, so one replica
+        purges at a time (the others skip the pass) and a dead one leaves nothing half done.
+
+        Content rows go with their item (`ON DELETE CASCADE`); a quarantine write that
+        failed rolled back whole, so there are never orphan chunks to collect."""
+        retention = self._settings.retention
+        with self._transaction() as cur:
+            locked = cur.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, %s) AS locked", (_LOCK_SPACE, _LOCK_RETENTION)
+            ).fetchone()
+            if locked is None or not locked["locked"]:
+                log.debug("retention pass skipped: another replica is purging")
+                return PurgeReport(0, 0, 0)
+            cur.execute(
+                "DELETE FROM quarantine WHERE created_at < %s", (now - retention.quarantine_days * 86400.0,)
+            )
+            items = cur.rowcount
+            cur.execute(
+                "DELETE FROM incidents WHERE created_at < %s", (now - retention.incidents_days * 86400.0,)
+            )
+            incidents = cur.rowcount
+        return PurgeReport(items, incidents, 0)
+
+    def counts(self) -> StoreCounts:
+        """See `Store.counts`."""
+        held = self._query(
+            "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM quarantine WHERE status != 'deleted'"
+        )
+        open_incidents = self._query("SELECT count(*) AS n FROM incidents WHERE status = 'open'")
+        return StoreCounts(held[0]["n"], int(held[0]["bytes"]), open_incidents[0]["n"])
+
+    def check_writable(self) -> None:
+        """See `Store.check_writable`: a committed write, so readiness fails while the
+        database is down or read-only (a failed-over standby)."""
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO meta (key, value) VALUES ('ready_probe', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(time.time()),),
+            )
+
+    def close(self) -> None:
+        """See `Store.close`."""
+        self._pool.close()
+
+
+def _filters(**conditions: Any) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in conditions.items():
+        if value is None:
+            continue
+        if column == "since":
+            clauses.append("created_at >= %s")
+        elif column == "until":
+            clauses.append("created_at < %s")
+        else:
+            clauses.append(f"{column} = %s")
+        params.append(_text(value) if isinstance(value, str) else value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else "", params)
