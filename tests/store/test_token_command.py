@@ -3,23 +3,24 @@ honours `--config` and `DLP_STATE_DIR`."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
-from dlp.commands import token
+from dlp.cli import main
 from dlp.store import Role, open_store
 from tests.store.factories import settings_for
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--config", default=None)
-    token.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    status: int = args.func(args)
-    return status
+    return main(argv)
+
+
+def test_unknown_role_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["token", "create", "--role", "root"])
+    assert exit_info.value.code == 64
+    assert "invalid choice: 'root'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("role", ["scanner", "reviewer", "admin"])
