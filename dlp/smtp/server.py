@@ -19,6 +19,7 @@ Admission (client networks, connection limit) is decided before the greeting.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import Callable
 from typing import Any, AnyStr
@@ -62,6 +63,12 @@ class RelaySMTP(SMTP):
         limit = kwargs.get("data_size_limit")
         self.line_length_limit = max(SMTP.line_length_limit, (limit or 0) + 2)
         super().__init__(handler, **kwargs)
+        # RFC 3461 lets DSN add 100 octets to MAIL and 500 to RCPT, RFC 4954 AUTH= 500 to
+        # MAIL; aiosmtpd allows 512 (and keeps the limits in a dict shared by all sessions).
+        self.command_size_limits = collections.defaultdict(
+            lambda: SMTP.command_size_limit,
+            {"MAIL": SMTP.command_size_limit + 600, "RCPT": SMTP.command_size_limit + 500},
+        )
         self._admit = admit
         self._on_close = on_close
         self._closing = closing

@@ -4,6 +4,7 @@ what it accepts and can be told to refuse or hang at chosen commands."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,7 @@ class _RecordingSMTP(SMTP):
 
     def __init__(self, sink: Sink, **kwargs: Any) -> None:
         super().__init__(sink, **kwargs)
+        self.command_size_limits = collections.defaultdict(lambda: 2048)
         self._sink = sink
         sink.connections.append(self)
 

@@ -87,6 +87,21 @@ async def test_parameters_pass_through_verbatim(make_relay: RelayFactory, sink: 
     assert got.rcpt_options == (f"TO:<bob@partner.example> {params}", f"TO:<carol@partner.example> {params}")
 
 
+async def test_long_dsn_parameters_fit(make_relay: RelayFactory, sink: Sink) -> None:
+    relay = await make_relay(_hop(sink))
+    recipient = "r" * 60 + "@" + "d" * 180 + ".example"
+    orcpt = "ORCPT=rfc822;" + recipient
+    options = ["RET=FULL", "ENVID=" + "E" * 100]
+    rcpt = ["NOTIFY=SUCCESS,FAILURE,DELAY", orcpt]
+    data = make_message("m-dsn")
+    outcome = await asyncio.to_thread(
+        send, relay.port, data, recipients=[recipient], mail_options=options, rcpt_options=rcpt
+    )
+    _ok(outcome, replies.DELIVERED)
+    [got] = sink.received
+    assert got.rcpt_options == (f"TO:<{recipient}> NOTIFY=SUCCESS,FAILURE,DELAY {orcpt}",)
+
+
 async def test_null_sender_and_xforward(make_relay: RelayFactory, sink: Sink) -> None:
     relay = await make_relay(_hop(sink))
     outcome = await asyncio.to_thread(
