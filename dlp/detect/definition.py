@@ -45,6 +45,7 @@ _TOP_KEYS = {
     "anchor",
     "literals",
     "digits",
+    "run_contains",
     "patterns",
     "validator",
     "filters",
@@ -88,6 +89,7 @@ class Definition:
     patterns: tuple[PatternDef, ...] = ()
     literals: tuple[str, ...] = ()
     digits: tuple[int, int] = (1, 64)
+    run_contains: str = ""
     validator: str | None = None
     filters: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
@@ -299,8 +301,11 @@ def load_definition(
         low = reader.integer(bounds.value[0], "digits[0]", 1, 64)
         high = reader.integer(bounds.value[1], "digits[1]", low, 64)
         kw["digits"] = (low, high)
-    elif "digits" in f:
-        raise reader.fail(f["digits"], "digits", "only allowed with anchor: digits")
+        if "run_contains" in f:
+            kw["run_contains"] = reader.string(f["run_contains"], "run_contains")
+    elif "digits" in f or "run_contains" in f:
+        key = "digits" if "digits" in f else "run_contains"
+        raise reader.fail(f[key], key, "only allowed with anchor: digits")
     if "validator" in f:
         kw["validator"] = reader.named(f["validator"], "validator", VALIDATORS, "validator")
     if "filters" in f:

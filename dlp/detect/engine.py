@@ -254,7 +254,11 @@ class Engine:
         trusted_ids = set(trusted)
         scanning = [d for d in definitions if d.anchor != "table"]
         self._all = [_Detector(d, i, d.id in trusted_ids) for i, d in enumerate(scanning)]
-        self._aggregates = [d for d in definitions if d.anchor == "table"]
+        self._aggregates = [
+            (d, AGGREGATES[d.aggregate], AGGREGATES[d.aggregate].prepare(d.params))
+            for d in definitions
+            if d.anchor == "table" and d.aggregate is not None
+        ]
         self._by_anchor: dict[str, list[_Detector]] = {}
         for det in self._all:
             self._by_anchor.setdefault(det.d.anchor, []).append(det)
@@ -392,7 +396,10 @@ class Engine:
     ) -> None:
         lo = max(0, start - _DIGIT_BEFORE)
         hi = min(len(text), end + _DIGIT_AFTER)
+        seg = text[start:end]
         for det in dets:
+            if det.d.run_contains and det.d.run_contains not in seg:
+                continue
             combined = det.combined
             if combined is not None:
                 match = combined.search(text, lo, hi)
@@ -606,9 +613,8 @@ class Engine:
     def _aggregate(self, part: Part, findings: Sequence[Finding]) -> list[Finding]:
         located = [(f.detector, f.start - part.offset) for f in findings]
         out = []
-        for d in self._aggregates:
-            assert d.aggregate is not None
-            result = AGGREGATES[d.aggregate].run(part.text, part.table, located, d.params, part.offset)
+        for d, aggregate, prepared in self._aggregates:
+            result = aggregate.run(part.text, part.table, located, prepared, part.offset)
             if result is None:
                 continue
             out.append(

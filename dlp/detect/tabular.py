@@ -66,12 +66,12 @@ class AggregateResult:
 
 @dataclass(frozen=True)
 class Aggregate:
-    """A named table-level detector: `check(params)` returns an error or None."""
+    """A named table-level detector: `check(params)` returns an error or None, `prepare(params)`
+    turns checked parameters into what `run` needs (once, when the engine is built)."""
 
     check: Callable[[Mapping[str, Any]], str | None]
-    run: Callable[
-        [str, Table | None, Sequence[tuple[str, int]], Mapping[str, Any], int], AggregateResult | None
-    ]
+    prepare: Callable[[Mapping[str, Any]], Any]
+    run: Callable[[str, Table | None, Sequence[tuple[str, int]], Any, int], AggregateResult | None]
 
 
 # ---------------------------------------------------------------- customer-list
@@ -107,11 +107,26 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
+@dataclass(frozen=True)
+class _CustomerList:
+    row_detectors: frozenset[str]
+    names: frozenset[str]
+    thresholds: Mapping[str, int]
+
+
+def _prepare_customer_list(params: Mapping[str, Any]) -> _CustomerList:
+    return _CustomerList(
+        frozenset(params["row_detectors"]),
+        frozenset(normalise_header(n) for n in params["name_columns"]),
+        dict(params["thresholds"]),
+    )
+
+
 def _customer_list(
     text: str,
     table: Table | None,
     findings: Sequence[tuple[str, int]],
-    params: Mapping[str, Any],
+    params: _CustomerList,
     offset: int,
 ) -> AggregateResult | None:
     """Rows of a table that carry personal data: a row-detector finding (e-mail, phone ...) or
@@ -120,17 +135,15 @@ def _customer_list(
         return None
     starts = _line_starts(text)
     header_line = 0 if offset == 0 else -1
-    row_detectors = set(params["row_detectors"])
-    rows = {bisect.bisect_right(starts, pos) - 1 for det, pos in findings if det in row_detectors}
-    names = {normalise_header(n) for n in params["name_columns"]}
-    name_cols = [i for i, cell in enumerate(table.header) if normalise_header(cell) in names]
+    rows = {bisect.bisect_right(starts, pos) - 1 for det, pos in findings if det in params.row_detectors}
+    name_cols = [i for i, cell in enumerate(table.header) if normalise_header(cell) in params.names]
     if name_cols:
         for index, row in enumerate(csv.reader(text.split("\n"), delimiter=table.delimiter)):
             if index not in rows and any(col < len(row) and row[col].strip() for col in name_cols):
                 rows.add(index)
     rows.discard(header_line)
     count = len(rows)
-    thresholds = params["thresholds"]
+    thresholds = params.thresholds
     if count < thresholds["low"]:
         return None
     level = Confidence.LOW
@@ -183,31 +196,70 @@ def _check_crm(params: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _header_score(header: Sequence[str], sig: Mapping[str, Any]) -> int:
-    names = {normalise_header(h) for h in sig.get("headers", ())}
-    prefix = str(sig.get("prefix", "")).lower()
-    suffix = str(sig.get("suffix", "")).lower()
-    shape = regex.compile(sig["shape"]) if "shape" in sig else None
-    score = 0
-    for cell in header:
-        if (
-            cell in names
-            or (prefix and cell.startswith(prefix))
-            or (suffix and cell.endswith(suffix))
-            or (shape is not None and shape.fullmatch(cell))
-        ):
-            score += 1
-    return score
+@dataclass(frozen=True)
+class _Signature:
+    system: str
+    names: frozenset[str]
+    prefix: str
+    suffix: str
+    shape: regex.Pattern[str] | None
+    minimum: int
+
+    def score(self, header: Sequence[str]) -> int:
+        """How many header cells fit this system's signature."""
+        score = 0
+        for cell in header:
+            if (
+                cell in self.names
+                or (self.prefix and cell.startswith(self.prefix))
+                or (self.suffix and cell.endswith(self.suffix))
+                or (self.shape is not None and self.shape.fullmatch(cell))
+            ):
+                score += 1
+        return score
+
+
+@dataclass(frozen=True)
+class _CrmExport:
+    signatures: tuple[_Signature, ...]
+    footers: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _prepare_crm(params: Mapping[str, Any]) -> _CrmExport:
+    signatures = tuple(
+        _Signature(
+            system=name,
+            names=frozenset(normalise_header(h) for h in sig.get("headers", ())),
+            prefix=str(sig.get("prefix", "")).lower(),
+            suffix=str(sig.get("suffix", "")).lower(),
+            shape=regex.compile(sig["shape"]) if "shape" in sig else None,
+            minimum=sig["min"],
+        )
+        for name, sig in params["systems"].items()
+    )
+    footers = tuple(
+        (name, tuple(line.lower() for line in lines)) for name, lines in params.get("footers", {}).items()
+    )
+    return _CrmExport(signatures, footers)
+
+
+_MAX_HEADER_LINE = 2048
+_MAX_HEADER_CELL = 64
 
 
 def _first_line_header(text: str) -> list[str] | None:
-    line = text[: text.find("\n")] if "\n" in text[:4096] else text[:4096]
+    """The first line as header cells when it looks like one: three or more short cells."""
+    end = text.find("\n", 0, _MAX_HEADER_LINE)
+    line = text[: end if end >= 0 else _MAX_HEADER_LINE]
     for delimiter in (",", "\t", ";", "|"):
         if line.count(delimiter) >= 2:
             try:
-                return [normalise_header(c) for c in next(csv.reader([line], delimiter=delimiter))]
+                cells = next(csv.reader([line], delimiter=delimiter))
             except (csv.Error, StopIteration):
                 return None
+            if all(len(cell) <= _MAX_HEADER_CELL for cell in cells):
+                return [normalise_header(c) for c in cells]
+            return None
     return None
 
 
@@ -215,7 +267,7 @@ def _crm_export(
     text: str,
     table: Table | None,
     findings: Sequence[tuple[str, int]],
-    params: Mapping[str, Any],
+    params: _CrmExport,
     offset: int,
 ) -> AggregateResult | None:
     """The CRM system whose export header (or report footer) this text carries."""
@@ -225,10 +277,10 @@ def _crm_export(
         header = _first_line_header(text)
     best: tuple[int, str] | None = None
     if header:
-        for name, sig in params["systems"].items():
-            score = _header_score(header, sig)
-            if score >= sig["min"] and (best is None or score > best[0]):
-                best = (score, name)
+        for sig in params.signatures:
+            score = sig.score(header)
+            if score >= sig.minimum and (best is None or score > best[0]):
+                best = (score, sig.system)
     if best is not None:
         system = best[1]
         return AggregateResult(
@@ -242,10 +294,10 @@ def _crm_export(
             preview=f"{system} export header",
         )
     lowered_tail = text[-2048:].lower()
-    for name, lines in params.get("footers", {}).items():
-        seen = [line for line in lines if line.lower() in lowered_tail]
+    for name, lines in params.footers:
+        seen = [line for line in lines if line in lowered_tail]
         if len(seen) >= 2:
-            start = len(text) - len(lowered_tail) + lowered_tail.find(seen[0].lower())
+            start = len(text) - len(lowered_tail) + lowered_tail.find(seen[0])
             return AggregateResult(
                 confidence=Confidence.MEDIUM,
                 count=1,
@@ -260,6 +312,6 @@ def _crm_export(
 
 
 AGGREGATES: dict[str, Aggregate] = {
-    "customer-list": Aggregate(_check_customer_list, _customer_list),
-    "crm-export-header": Aggregate(_check_crm, _crm_export),
+    "customer-list": Aggregate(_check_customer_list, _prepare_customer_list, _customer_list),
+    "crm-export-header": Aggregate(_check_crm, _prepare_crm, _crm_export),
 }
