@@ -11,6 +11,7 @@ Needs root (Postfix's master runs as root) and Debian's postfix (scripts/test-de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -40,7 +41,6 @@ pytestmark = [
 
 # The stock services, without chroot (the queue lives in a temporary folder).
 MASTER_CF = """\
-{smtpd_port} inet n - n - - smtpd
 pickup unix n - n 60 1 pickup
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr
@@ -94,11 +94,13 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _snippet(name: str, relay_port: int, reinject_port: int) -> str:
+def _snippet(name: str, relay_port: int, reinject_port: int, smtpd_port: int) -> str:
+    """A shipped snippet with the test's ports in place of 10025, 10026 and port 25."""
     text = (DEPLOY / name).read_text()
-    return text.replace("127.0.0.1]:10025", f"127.0.0.1]:{relay_port}").replace(
-        "127.0.0.1:10026", f"127.0.0.1:{reinject_port}"
-    )
+    text = text.replace("127.0.0.1]:10025", f"127.0.0.1]:{relay_port}")
+    text = text.replace("127.0.0.1:10025", f"127.0.0.1:{relay_port}")
+    text = text.replace("127.0.0.1:10026", f"127.0.0.1:{reinject_port}")
+    return re.sub(r"(?m)^smtp(\s+)inet", f"127.0.0.1:{smtpd_port}\\1inet", text)
 
 
 @dataclass
@@ -142,10 +144,9 @@ def postfix_ports() -> tuple[int, int]:
     return _free_port(), _free_port()
 
 
-@pytest.fixture
-def postfix(postfix_ports: tuple[int, int]) -> Iterator[Postfix]:
-    """Start a private Postfix whose content filter is the relay on the first port."""
-    relay_port, reinject_port = postfix_ports
+@contextlib.contextmanager
+def _postfix(mode: str, relay_port: int, reinject_port: int) -> Iterator[Postfix]:
+    """A private Postfix with the `mode` ("after-queue" or "before-queue") snippets."""
     base = Path(tempfile.mkdtemp(prefix="dlp-postfix-"))
     base.chmod(0o755)
     for sub in ("etc", "queue", "data", "sink"):
@@ -153,14 +154,12 @@ def postfix(postfix_ports: tuple[int, int]) -> Iterator[Postfix]:
     shutil.chown(base / "data", "postfix")
     shutil.chown(base / "sink", "postfix")
     smtpd_port, sink_port = _free_port(), _free_port()
+    ports = (relay_port, reinject_port, smtpd_port)
     (base / "etc" / "main.cf").write_text(
-        MAIN_CF.format(base=base, sink_port=sink_port)
-        + _snippet("main.cf.after-queue", relay_port, reinject_port)
+        MAIN_CF.format(base=base, sink_port=sink_port) + _snippet(f"main.cf.{mode}", *ports)
     )
-    (base / "etc" / "master.cf").write_text(
-        MASTER_CF.format(smtpd_port=f"127.0.0.1:{smtpd_port}")
-        + _snippet("master.cf.after-queue", relay_port, reinject_port)
-    )
+    front = "" if mode == "before-queue" else f"127.0.0.1:{smtpd_port} inet n - n - - smtpd\n"
+    (base / "etc" / "master.cf").write_text(front + MASTER_CF + _snippet(f"master.cf.{mode}", *ports))
     sink = subprocess.Popen(
         ["smtp-sink", "-u", "postfix", "-d", f"{base}/sink/msg.", f"127.0.0.1:{sink_port}", "50"]
     )
@@ -174,6 +173,20 @@ def postfix(postfix_ports: tuple[int, int]) -> Iterator[Postfix]:
         sink.kill()
         sink.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postfix(postfix_ports: tuple[int, int]) -> Iterator[Postfix]:
+    """A private Postfix whose after-queue content filter is the relay on the first port."""
+    with _postfix("after-queue", *postfix_ports) as instance:
+        yield instance
+
+
+@pytest.fixture
+def postfix_before_queue(postfix_ports: tuple[int, int]) -> Iterator[Postfix]:
+    """A private Postfix whose smtpd proxies every message to the relay on the first port."""
+    with _postfix("before-queue", *postfix_ports) as instance:
+        yield instance
 
 
 CARDS = ["4539148803436467", "5425233430109903", "4916338506082832", "4024007198964305", "5191914942157165"]
@@ -240,3 +253,30 @@ async def test_postfix_after_queue(
     assert b"\nX-Mail-Args: <> " in bounce and b"550 5.7.1 " in bounce
     queue = await asyncio.to_thread(postfix.run, "postqueue", "-p")
     assert "Mail queue is empty" in queue
+
+
+async def test_postfix_before_queue(
+    postfix_before_queue: Postfix, postfix_ports: tuple[int, int], make_relay: RelayFactory, scan_pool: Any
+) -> None:
+    postfix = postfix_before_queue
+    relay_port, reinject_port = postfix_ports
+    down = await asyncio.to_thread(send, postfix.smtpd_port, make_message("bq-down"))
+    print(f"before-queue, relay down: {down}")
+    assert 400 <= down.code < 500, down  # the relay is not there: the sender keeps the message
+    await make_relay(
+        f"smtp://127.0.0.1:{reinject_port}", scan_pool, listen=f"127.0.0.1:{relay_port}", scan=True
+    )
+    clean = await asyncio.to_thread(send, postfix.smtpd_port, make_message("bq-clean"))
+    assert clean.code == 250, clean
+    blocked = await asyncio.to_thread(
+        send, postfix.smtpd_port, make_message("bq-blocked", body="Cards: " + ", ".join(CARDS) + "\n")
+    )
+    assert blocked.code == 550 and blocked.text.startswith("5.7.1 Message blocked: "), blocked
+
+    def arrived() -> list[bytes]:
+        return [m for m in postfix.delivered() if b"<bq-clean@corp.example>" in m]
+
+    [message] = await asyncio.to_thread(postfix.wait, "delivery", arrived)
+    assert b"\nX-DLP-Verdict: allow\n" in message
+    await asyncio.sleep(0.5)
+    assert not any(b"bq-blocked" in m or b"bq-down" in m for m in postfix.delivered())
