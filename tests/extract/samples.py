@@ -56,6 +56,15 @@ def xlsx_bytes(rows: int = 1) -> bytes:
     return out.getvalue()
 
 
+def encrypted_office(plain: bytes, password: str = "secret") -> bytes:
+    """A password-protected OOXML file (an OLE compound file holding EncryptedPackage)."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    out = io.BytesIO()
+    OOXMLFile(io.BytesIO(plain)).encrypt(password, out)
+    return out.getvalue()
+
+
 def pptx_bytes() -> bytes:
     import pptx
 

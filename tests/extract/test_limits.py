@@ -137,6 +137,7 @@ ODF_MANIFEST = (
             {"aes.zip": (), "aes.zip/secret.csv": ("encrypted",)},
         ),
         (samples.pdf_bytes(password="user-secret"), "locked.pdf", {"locked.pdf": ("encrypted",)}),
+        (samples.encrypted_office(samples.xlsx_bytes()), "locked.xlsx", {"locked.xlsx": ("encrypted",)}),
         (
             samples.sevenzip_bytes({"a.txt": CARD.encode()}, password="pw"),
             "locked.7z",
