@@ -195,6 +195,10 @@ class Relay:
             metrics.SCAN_ERRORS.labels("smtp").inc()
             log.warning("scan failed for message from client %s: %s", client, exc)
             return replies.SCAN_FAILED
+        except Exception as exc:
+            metrics.SCAN_ERRORS.labels("smtp").inc()
+            log.error("scan failed for message from client %s: %s", client, type(exc).__name__, exc_info=exc)
+            return replies.SCAN_FAILED
         metrics.record_scan("smtp", result)
         action = result.action
         log.info(

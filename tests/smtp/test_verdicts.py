@@ -9,6 +9,8 @@ import asyncio
 import re
 from pathlib import Path
 
+from prometheus_client import REGISTRY
+
 from dlp.config import Settings
 from dlp.smtp import replies
 from dlp.store import Store
@@ -120,9 +122,11 @@ async def test_scan_timeout_is_451(make_relay: RelayFactory, sink: Sink, tmp_pat
     pool = ScanPool(Settings(state_dir=tmp_path / "pool", internal_domains=INTERNAL_DOMAINS), workers=1)
     try:
         relay = await make_relay(_hop(sink), pool, scan=True, message_timeout_seconds=0.001)
+        errors = REGISTRY.get_sample_value("dlp_scan_errors_total", {"channel": "smtp"}) or 0.0
         outcome = await asyncio.to_thread(send, relay.port, make_message("v-timeout"))
         assert f"{outcome.code} {outcome.text}" == replies.SCAN_FAILED
         assert sink.received == []
+        assert REGISTRY.get_sample_value("dlp_scan_errors_total", {"channel": "smtp"}) == errors + 1
     finally:
         pool.close()
 
