@@ -7,7 +7,9 @@ Code logs an event name plus ids, counts and masked data as `extra` fields
 `RedactFilter` is the safety net for everything else (our own mistakes and third-party
 libraries): it scrubs the message, its arguments, every extra string and exception text
 of anything shaped like a card or account number, a national id, a long secret or an
-e-mail address. It is attached to the handler, so no record reaches the output without
+e-mail address. Any run of nine or more digits is masked, even inside a word: a hex
+digest in a log line may lose a few characters, a card number glued to a label does not
+get through. It is attached to the handler, so no record reaches the output without
 passing it. Libraries known to log message content (aiosmtpd at DEBUG) are held at WARNING.
 """
 
@@ -31,7 +33,7 @@ _PATTERNS = (
     re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
     re.compile(r"\b(?:gh[pousr]_|glpat-|xox[abprs]-|sk_live_|rk_live_|sk-)[A-Za-z0-9_-]{10,}"),
     re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
-    re.compile(r"(?<![\w.])\d(?:[ -]?\d){8,}(?!\d)"),
+    re.compile(r"(?<!\d)\d(?:[ -]?\d){8,}(?!\d)"),
     re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
     re.compile(
         r"(?=[A-Za-z0-9+/_=-]*[a-z])(?=[A-Za-z0-9+/_=-]*[A-Z])(?=[A-Za-z0-9+/_=-]*\d)[A-Za-z0-9+/_=-]{24,}"

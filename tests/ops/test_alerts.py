@@ -11,8 +11,11 @@ import socket
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
+from dlp import __version__
 from dlp.alerts import (
     AlertDispatcher,
     SyslogSink,
@@ -253,3 +256,49 @@ def test_sink_settings_errors(environ: dict[str, str], message: str) -> None:
 
 def test_no_sinks_by_default() -> None:
     assert sinks_from_settings(load_settings(None, environ={})) == []
+
+
+def parse_cef(line: str) -> tuple[list[str], dict[str, str]]:
+    """Split a CEF line into its seven header fields and its extension, undoing escapes."""
+    fields, current, i = [], "", 0
+    while len(fields) < 7:
+        if line[i] == "\\":
+            current += line[i + 1]
+            i += 2
+        elif line[i] == "|":
+            fields.append(current)
+            current, i = "", i + 1
+        else:
+            current += line[i]
+            i += 1
+    unescape = {"\\": "\\", "=": "=", "n": "\n", "r": "\r"}
+    extension = {
+        m[1]: re.sub(r"\\(.)", lambda e: unescape[e[1]], m[2])
+        for m in re.finditer(r"(\w+)=((?:\\.|[^\\=])*?)(?= \w+=|$)", line[i:])
+    }
+    return fields, extension
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    explanation=st.text(max_size=80),
+    sender=st.text(min_size=1, max_size=40),
+    rule=st.text(min_size=1, max_size=30),
+)
+def test_cef_and_syslog_round_trip_any_text(explanation: str, sender: str, rule: str) -> None:
+    incident = {
+        "id": "01JDQ3Z5X9K2M4N6P8R0S2T4V6",
+        "action": "quarantine",
+        "sender": sender,
+        "rules": [{"id": rule, "explanation": explanation}],
+    }
+    line = cef_message(incident)
+    assert "\n" not in line and "\r" not in line
+    fields, extension = parse_cef(line)
+    flat_rule = rule.replace("\r", " ").replace("\n", " ")
+    assert fields == ["CEF:0", "dlp", "dlp", __version__, flat_rule, f"DLP quarantine: {flat_rule}", "7"]
+    assert extension["msg"] == explanation.replace("\r\n", "\n")
+    assert extension["suser"] == sender.replace("\r\n", "\n")
+    assert extension["externalId"] == incident["id"]
+    datagram = rfc5424(incident, hostname="h")
+    assert SYSLOG_LINE.match(datagram.decode()) is not None

@@ -8,6 +8,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dlp.logging import MASK, configure_logging, scrub
 
@@ -92,3 +94,16 @@ def test_aiosmtpd_protocol_debug_is_held_back(log_stream: io.StringIO) -> None:
 )
 def test_scrub_keeps_ids_and_masks_values(text: str, expected: str) -> None:
     assert scrub(text) == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    digits=st.text(alphabet="0123456789", min_size=13, max_size=19),
+    separator=st.sampled_from(["", " ", "-"]),
+    before=st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Nd",)), max_size=20),
+    after=st.text(alphabet=st.characters(codec="ascii", exclude_categories=("Nd",)), max_size=20),
+)
+def test_scrub_never_lets_a_long_number_through(digits: str, separator: str, before: str, after: str) -> None:
+    grouped = separator.join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    cleaned = scrub(f"{before}{grouped}{after}")
+    assert digits not in cleaned.replace(" ", "").replace("-", "")
