@@ -1,6 +1,7 @@
-"""Documents parsed whole: PDF text layer (pypdf) and RTF (striprtf). Both parsers are
-pure Python and may be slow on hostile input, so each call runs under the item's time
-limit; inputs larger than the per-member limit are cut and flagged.
+"""Documents: the PDF text layer (pypdf, whose calls run under the item's time limit
+since it is pure Python and may be slow on hostile input) and RTF (our own tokenizer,
+which checks the deadline itself). Inputs larger than the per-member limit are cut and
+flagged.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import logging
 import warnings
 from collections.abc import Iterator
 
-from dlp.extract.encoding import detect_encoding
 from dlp.extract.guard import GuardTimeout, time_guard
 from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_SIZE, LIMIT_TIME, Context, Node
+from dlp.extract.rtf import rtf_text
 from dlp.extract.text import Chunker, text_parts
 from dlp.model import Part
 
@@ -68,26 +69,12 @@ def read_pdf(node: Node, ctx: Context) -> Iterator[Part]:
 
 
 def read_rtf(node: Node, ctx: Context) -> Iterator[Part]:
-    """RTF without control words (striprtf), under the time limit."""
-    from striprtf.striprtf import rtf_to_text
-
-    mime = "text/rtf"
+    """RTF text (see `dlp.extract.rtf`); inputs above the per-member limit are cut."""
     stream = node.blob.stream
     stream.seek(0)
     raw = stream.read(ctx.limits.max_member_bytes + 1)
     flags: tuple[str, ...] = ()
     if len(raw) > ctx.limits.max_member_bytes:
         raw, flags = raw[: ctx.limits.max_member_bytes], (LIMIT_SIZE,)
-    source = raw.decode(detect_encoding(raw[:8192]), "replace")
-    del raw
-    try:
-        with time_guard(ctx.remaining()):
-            plain = str(rtf_to_text(source, errors="replace"))  # type: ignore[no-untyped-call]
-    except GuardTimeout:
-        yield node.part("", (*flags, LIMIT_TIME), mime=mime)
-        return
-    except Exception:
-        yield node.part("", (*flags, CORRUPT), mime=mime)
-        return
-    for part in text_parts(node, [plain], mime=mime):
-        yield node.part(part.text, flags, offset=part.offset, mime=mime) if flags else part
+    for part in text_parts(node, rtf_text(raw, ctx), mime="text/rtf"):
+        yield node.part(part.text, flags, offset=part.offset, mime=part.type) if flags else part

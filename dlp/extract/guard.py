@@ -1,5 +1,5 @@
-"""A time limit for pure-Python parsers that cannot check a deadline themselves (pypdf,
-striprtf, the email parser): one watchdog thread per process raises `GuardTimeout`
+"""A time limit for pure-Python parsers that cannot check a deadline themselves (pypdf and
+the email parser): one watchdog thread per process raises `GuardTimeout`
 asynchronously in a guarded thread whose time is up. Only wrap code that does not yield
 to the consumer, so the exception can only land inside the guarded call.
 """
