@@ -60,9 +60,12 @@ class Relay:
         self._pool = pool
         self._store = store
         self._hop: NextHop = next_hop_from_settings(settings)
-        self._networks: tuple[_NET, ...] = tuple(
-            ipaddress.ip_network(n, strict=False) for n in settings.smtp.client_networks
-        )
+        try:
+            self._networks: tuple[_NET, ...] = tuple(
+                ipaddress.ip_network(n, strict=False) for n in settings.smtp.client_networks
+            )
+        except ValueError as exc:
+            raise ConfigError(f"smtp.client_networks: {exc}") from exc
         self._tls = _tls_context(settings)
         self._server: asyncio.Server | None = None
         self._connections: set[RelaySMTP] = set()

@@ -31,7 +31,7 @@ def store(tmp_path: Path) -> Store:
     return open_store(Settings(state_dir=tmp_path / "state"))
 
 
-def relay_settings(tmp_path: Path, next_hop: str, **smtp: Any) -> Settings:
+def relay_settings(tmp_path: Path, next_hop: str = "maildir:./var/outbox", **smtp: Any) -> Settings:
     """Settings for a test relay: loopback, OS-chosen port, fixed hostname."""
     values: dict[str, Any] = {
         "listen": "127.0.0.1:0",

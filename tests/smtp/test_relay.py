@@ -8,14 +8,17 @@ import asyncio
 import smtplib
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
+from dlp.errors import ConfigError
 from dlp.smtp import replies
 from dlp.smtp.relay import Relay
+from dlp.store import Store
 from tests.smtp.client import Ledger, Outcome, make_message, send
-from tests.smtp.conftest import RelayFactory
+from tests.smtp.conftest import RelayFactory, relay_settings
 from tests.smtp.sink import Sink, start_sink
 
 REPORT: dict[str, dict[str, int]] = {}
@@ -118,6 +121,22 @@ async def test_client_outside_networks_refused_at_connect(make_relay: RelayFacto
     outcome = await asyncio.to_thread(send, relay.port, make_message("m5"))
     _ok(outcome, replies.CLIENT_REJECTED)
     assert sink.received == []
+
+
+@pytest.mark.parametrize(
+    ("smtp", "message"),
+    [
+        ({"client_networks": ["10.0.0.0/33"]}, "smtp.client_networks"),
+        ({"next_hop": "ftp://x"}, "next hop"),
+        ({"scan": True}, "no scan pool"),
+    ],
+)
+def test_bad_configuration_is_a_config_error(
+    tmp_path: Path, store: Store, smtp: dict[str, Any], message: str
+) -> None:
+    values = {"next_hop": "maildir:/tmp/x", **smtp}
+    with pytest.raises(ConfigError, match=message):
+        Relay(relay_settings(tmp_path, **values), None, store)
 
 
 async def test_connection_limit(make_relay: RelayFactory, sink: Sink) -> None:
