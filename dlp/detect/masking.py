@@ -9,7 +9,6 @@ hash without the hash revealing the value to anyone without the key.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import string
@@ -90,5 +89,4 @@ NORMALISERS: dict[str, Callable[[str], str]] = {
 
 def keyed_hash(key: bytes, normalised: str) -> str:
     """`hmac-sha256:` + hex HMAC-SHA256 of the normalised value under the installation key."""
-    digest = hmac.new(key, normalised.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
-    return "hmac-sha256:" + digest
+    return "hmac-sha256:" + hmac.digest(key, normalised.encode("utf-8", "surrogatepass"), "sha256").hex()
