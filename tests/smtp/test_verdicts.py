@@ -145,3 +145,13 @@ async def test_store_failure_is_451_not_250(
         assert f"{outcome.code} {outcome.text}" == replies.INTERNAL_ERROR
         ledger.record(marker, outcome)
     assert ledger.check([r.data for r in sink.received])["4xx"] == 2
+
+
+async def test_headers_off_still_strips_forged_ones(
+    make_relay: RelayFactory, sink: Sink, scan_pool: ScanPool
+) -> None:
+    relay = await make_relay(_hop(sink), scan_pool, scan=True, add_headers=False)
+    original = make_message("v-noheaders")
+    outcome = await asyncio.to_thread(send, relay.port, b"X-DLP-Incident: forged\r\n" + original)
+    assert f"{outcome.code} {outcome.text}" == replies.DELIVERED
+    assert [r.data for r in sink.received] == [original]
