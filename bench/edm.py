@@ -83,7 +83,9 @@ def _text(path: Path, size_mb: int, records: int) -> None:
         i = rng.randrange(records)
         first, last = FIRST[0], LAST[0]
         email = f"{first.lower()}.{last.lower()}.{i}@example.com"
-        chunks[slot] = f"Contact {email} or +1 {200 + i % 800:03d} {i // 800 % 1000:03d} {i // 800_000:04d}.\n"
+        chunks[slot] = (
+            f"Contact {email} or +1 {200 + i % 800:03d} {i // 800 % 1000:03d} {i // 800_000:04d}.\n"
+        )
     path.write_text("".join(chunks))
 
 
@@ -93,8 +95,13 @@ def main() -> None:
     parser.add_argument("--records", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--text-mb", type=int, default=20)
     args = parser.parse_args()
-    print(f"# bench/edm.py on {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}")
-    print(f"# command: python bench/edm.py --records {' '.join(map(str, args.records))} --text-mb {args.text_mb}")
+    print(
+        f"# bench/edm.py on {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}"
+    )
+    print(
+        f"# command: python bench/edm.py --records {' '.join(map(str, args.records))}"
+        f" --text-mb {args.text_mb}"
+    )
     print("| records | build s | build peak MB | index MB | loaded RSS MB | matcher MB/s | planted found |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +113,8 @@ def main() -> None:
             built = _child(BUILD.format(src=str(src), out=str(out)))
             loaded = _child(LOAD.format(out=str(out), text=str(text)))
             print(
-                f"| {records:,} | {built['seconds']:.1f} | {built['peak_mb']:.0f} | {built['bytes'] / 2**20:.0f} "
+                f"| {records:,} | {built['seconds']:.1f} | {built['peak_mb']:.0f} "
+                f"| {built['bytes'] / 2**20:.0f} "
                 f"| {loaded['load_rss_mb']:.0f} | {args.text_mb / loaded['scan_seconds']:.0f} "
                 f"| {loaded['records']:.0f}/50 |"
             )

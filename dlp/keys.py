@@ -10,6 +10,8 @@ import os
 import secrets
 from pathlib import Path
 
+from dlp.errors import ConfigError
+
 __all__ = ["load_or_create_key"]
 
 
@@ -36,8 +38,10 @@ def load_or_create_key(path: Path, size: int = 32) -> bytes:
 
 
 def _read(path: Path, size: int) -> bytes:
-    text = path.read_text("ascii").strip()
-    key = bytes.fromhex(text)
+    try:
+        key = bytes.fromhex(path.read_text("ascii").strip())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"key file {path} does not hold {size} bytes in hex") from exc
     if len(key) != size:
-        raise ValueError(f"key file {path} holds {len(key)} bytes, expected {size}")
+        raise ConfigError(f"key file {path} holds {len(key)} bytes, expected {size} (in hex)")
     return key

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from dlp.errors import ConfigError
 from dlp.keys import load_or_create_key
 from dlp.model import Action, Confidence, Item, ScanContext, new_id
 
@@ -50,3 +51,11 @@ def test_key_created_once_with_mode_0600(tmp_path: Path) -> None:
     assert len(key) == 32
     assert load_or_create_key(path) == key
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("content", ["not hex at all", "abcd", "\xff"])
+def test_bad_key_file_is_a_config_error(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "k.key"
+    path.write_text(content, encoding="latin-1")
+    with pytest.raises(ConfigError, match="key file"):
+        load_or_create_key(path)
