@@ -76,7 +76,8 @@ MASKS: dict[str, Callable[[str], str]] = {
 
 
 def _digits_only(value: str) -> str:
-    return "".join(ch for ch in value if ch.isdigit())
+    compact = value.translate(_ALNUM_DEL)
+    return compact if compact.isdigit() else "".join(filter(str.isdigit, value))
 
 
 NORMALISERS: dict[str, Callable[[str], str]] = {
