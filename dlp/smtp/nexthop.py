@@ -31,7 +31,7 @@ import socket
 import ssl
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -114,12 +114,15 @@ async def deliver(
     mail_options: Sequence[str] = (),
     rcpt_options: Sequence[str] = (),
     rcpt_options_each: Sequence[Sequence[str]] | None = None,
+    xforward: Mapping[str, str] | None = None,
 ) -> None:
     """Deliver one message; return only once the next hop has accepted it.
 
     `timeout` bounds the whole attempt. `rcpt_options` apply to every recipient;
     `rcpt_options_each` (one sequence per recipient, e.g. DSN NOTIFY/ORCPT) replaces them
-    when given. Raises `TemporaryDeliveryError` or `PermanentDeliveryError`.
+    when given. `xforward` (the original client's NAME, ADDR, ...) is passed on when the
+    next hop announces XFORWARD, so its logs name that client. Raises
+    `TemporaryDeliveryError` or `PermanentDeliveryError`.
     """
     if not recipients:
         raise PermanentDeliveryError("no recipients", code=554)
@@ -137,18 +140,19 @@ async def deliver(
     )
     if len(per_rcpt) != len(recipients):
         raise ValueError("rcpt_options_each needs one entry per recipient")
+    message = _Message(sender, recipients, data, mail_options, per_rcpt, xforward)
     connection = _take_idle(hop)
     try:
         async with asyncio.timeout(timeout):
             if connection is not None:
                 try:
-                    await _transaction(connection, hop, sender, recipients, data, mail_options, per_rcpt)
+                    await _transaction(connection, hop, message)
                 except _StaleConnection:
                     connection.client.close()
                     connection = None
             if connection is None:
                 connection = await _open(hop, timeout)
-                await _transaction(connection, hop, sender, recipients, data, mail_options, per_rcpt)
+                await _transaction(connection, hop, message)
     except TimeoutError as exc:
         _discard(connection)
         raise TemporaryDeliveryError(f"next hop {hop} did not answer within {timeout:.0f} s") from exc
@@ -245,20 +249,26 @@ async def _open(hop: NextHop, timeout: float) -> _Connection:
     return connection
 
 
-async def _transaction(
-    connection: _Connection,
-    hop: NextHop,
-    sender: str,
-    recipients: Sequence[str],
-    data: bytes,
-    mail_options: Sequence[str],
-    per_rcpt: list[list[str]],
-) -> None:
+@dataclass(frozen=True)
+class _Message:
+    """One transaction's envelope, parameters and content."""
+
+    sender: str
+    recipients: Sequence[str]
+    data: bytes
+    mail_options: Sequence[str]
+    per_rcpt: list[list[str]]
+    xforward: Mapping[str, str] | None
+
+
+async def _transaction(connection: _Connection, hop: NextHop, message: _Message) -> None:
     client = connection.client
     reused = connection.uses > 0
-    mail_params = _mail_params(client, mail_options, len(data))
+    mail_params = _mail_params(client, message.mail_options, len(message.data))
     try:
-        reply = await client.execute_command(b"MAIL", _address("FROM", sender), *mail_params)
+        if message.xforward:
+            await _xforward(client, message.xforward)
+        reply = await client.execute_command(b"MAIL", _address("FROM", message.sender), *mail_params)
     except aiosmtplib.SMTPServerDisconnected:
         if reused:
             raise _StaleConnection from None
@@ -267,7 +277,8 @@ async def _transaction(
         raise _StaleConnection
     _check(reply, hop, "MAIL")
     refused: list[int] = []
-    for recipient, options in zip(recipients, per_rcpt, strict=True):
+    recipients = message.recipients
+    for recipient, options in zip(recipients, message.per_rcpt, strict=True):
         params = _filter(client, options, _RCPT_PARAM_EXTENSION)
         reply = await client.execute_command(b"RCPT", _address("TO", recipient), *params)
         if reply.code not in (250, 251):
@@ -282,9 +293,21 @@ async def _transaction(
             code=max(refused) if every_permanent else min(refused),
         )
     try:
-        await client.data(data)
+        await client.data(message.data)
     except aiosmtplib.SMTPDataError as exc:
         _check(aiosmtplib.SMTPResponse(exc.code, exc.message), hop, "DATA")
+
+
+async def _xforward(client: aiosmtplib.SMTP, values: Mapping[str, str]) -> None:
+    """Send the attributes the next hop announces; its refusal only costs the log line."""
+    announced = client.esmtp_extensions.get("xforward", "").upper().split()
+    words = [
+        f"{name}={value}"
+        for name, value in values.items()
+        if name.upper() in announced and value and not any(c in value for c in " \r\n")
+    ]
+    if words:
+        await client.execute_command(b"XFORWARD", " ".join(words).encode("utf-8", "replace"))
 
 
 def _check(reply: aiosmtplib.SMTPResponse, hop: NextHop, command: str) -> None:

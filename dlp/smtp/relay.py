@@ -254,6 +254,7 @@ class Relay:
                 timeout=min(remaining, self._smtp.next_hop_timeout_seconds),
                 mail_options=_mail_options(envelope),
                 rcpt_options_each=envelope.rcpt_params,
+                xforward=envelope.xforward,
             )
         except TemporaryDeliveryError as exc:
             metrics.NEXT_HOP_FAILURES.labels("temporary").inc()

@@ -39,6 +39,7 @@ class Sink:
     raw_mail_lines: list[str] = field(default_factory=list)
     raw_rcpt_lines: list[str] = field(default_factory=list)
     connections: list[SMTP] = field(default_factory=list)
+    xforward: list[str] = field(default_factory=list)
 
     def drop_connections(self) -> None:
         """Close every client connection (as a next hop's idle timeout would)."""
@@ -81,7 +82,7 @@ class Sink:
 
 
 class _RecordingSMTP(SMTP):
-    """Keeps the MAIL and RCPT parameters verbatim and accepts DSN parameters."""
+    """Keeps the MAIL and RCPT parameters verbatim, accepts DSN parameters, records XFORWARD."""
 
     def __init__(self, sink: Sink, **kwargs: Any) -> None:
         super().__init__(sink, **kwargs)
@@ -92,7 +93,12 @@ class _RecordingSMTP(SMTP):
     async def push(self, status: Any) -> None:
         if status == "250 HELP":
             await super().push("250-DSN")
+            await super().push("250-XFORWARD NAME ADDR PROTO HELO")
         await super().push(status)
+
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        self._sink.xforward.append(arg or "")
+        await self.push("250 2.0.0 Ok")
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         self._sink.raw_mail_lines.clear()

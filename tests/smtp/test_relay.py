@@ -112,6 +112,7 @@ async def test_null_sender_and_xforward(make_relay: RelayFactory, sink: Sink) ->
     )
     _ok(outcome, replies.DELIVERED)
     assert [r.sender for r in sink.received] == ["<>"]
+    assert sink.xforward == ["NAME=mx.example ADDR=192.0.2.7 PROTO=ESMTP"]
     bad = await asyncio.to_thread(send, relay.port, make_message("m4"), xforward="COLOR=blue")
     _ok(bad, replies.XFORWARD_SYNTAX)
 
