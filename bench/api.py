@@ -21,6 +21,7 @@ import asyncio
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,11 +82,18 @@ def _serve(state: Path, workers: int) -> None:
     pool = ScanPool(settings)
     pool.warm_up()
     app = create_app(settings, pool, store, policies_info=lambda: [{"id": "bench"}])
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+
+    def stop_at_end_of_input() -> None:
+        sys.stdin.read()
+        server.should_exit = True
+
+    threading.Thread(target=stop_at_end_of_input, daemon=True).start()
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         pool.close()
         store.close()
@@ -109,12 +117,12 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def _baseline(docs: dict[str, bytes], seconds: float) -> dict[str, float]:
+def _baseline(docs: dict[str, bytes], seconds: float, state: Path) -> dict[str, float]:
     from dlp.config import Settings
     from dlp.model import Item, ScanContext
     from dlp.pipeline import Scanner
 
-    scanner = Scanner.from_settings(Settings.model_validate({"state_dir": tempfile.mkdtemp()}))
+    scanner = Scanner.from_settings(Settings.model_validate({"state_dir": state}))
     rates: dict[str, float] = {}
     for label, data in docs.items():
         count = 0
@@ -194,6 +202,7 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="dlp-bench-api-")) / "var"
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(state), "--workers", str(args.workers)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -210,7 +219,7 @@ def main() -> None:
             f"# command: python bench/api.py --workers {args.workers} --clients {args.clients} "
             f"--seconds {args.seconds:g} --huge-mib {args.huge_mib}"
         )
-        baseline = _baseline(docs, min(args.seconds, 5.0))
+        baseline = _baseline(docs, min(args.seconds, 5.0), state)
         print()
         print(
             f"{'document':<10} {'baseline scans/s (1 core, no HTTP)':>36} {'API scans/s':>12} "
@@ -236,8 +245,14 @@ def main() -> None:
             print(f"{name:<10} {idle_mb:>12} {peak / 1024:>12.0f}")
         print("target: peak RSS of the server process < 250 MB")
     finally:
-        server.terminate()
-        server.wait(10)
+        assert server.stdin is not None
+        server.stdin.close()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        shutil.rmtree(state.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -120,7 +119,7 @@ async def scan_upload(
         item = Item(path=spooled.path, name=spooled.name, declared_type=spooled.declared_type)
         return JSONResponse(await _scan_and_act(state, item, token))
     finally:
-        await asyncio.to_thread(Path(spooled.path).unlink, True)
+        await asyncio.to_thread(spooled.path.unlink, True)
 
 
 @router.post(

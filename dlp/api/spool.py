@@ -31,6 +31,7 @@ _WRITE_BLOCK = 1024 * 1024
 _DRAIN_LIMIT = 64 * 1024 * 1024
 _MULTIPART_OVERHEAD = 1024 * 1024
 _MAX_NAME = 255
+_PREFIX = "upload-"
 
 
 class TooLarge(Exception):
@@ -72,9 +73,9 @@ def disposition_filename(value: str | None) -> str | None:
 
 
 def clear_spool(directory: Path) -> None:
-    """Create the spool folder (0700) and remove files left by an earlier run."""
+    """Create the spool folder (0700) and remove uploads left by an earlier run."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for leftover in directory.iterdir():
+    for leftover in directory.glob(f"{_PREFIX}*"):
         with contextlib.suppress(OSError):
             leftover.unlink()
 
@@ -117,7 +118,7 @@ async def spool_body(
 
     Multipart bodies (`multipart/form-data`) contribute their `file` field; any other
     content type is the file itself, named by `filename` or Content-Disposition."""
-    fd, raw_path = tempfile.mkstemp(prefix="upload-", dir=directory)
+    fd, raw_path = tempfile.mkstemp(prefix=_PREFIX, dir=directory)
     path = Path(raw_path)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -138,7 +138,7 @@ def serve(
     loaded = [{"id": "pci-card-external", "action": "block"}] if policies is None else policies
     app = create_app(settings, scanner, store, policies_info=lambda: loaded, detectors_info=lambda: [])
     tokens = {role.label: store.create_token(role, f"{role.label}-{new_id()[-6:]}")[0] for role in Role}
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_config=None, lifespan="off", timeout_graceful_shutdown=2)
