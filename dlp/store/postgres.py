@@ -20,10 +20,11 @@ time, and a replica that dies mid-purge leaves nothing half done. Tokens are loo
 in the database on every request, so creation and revocation count everywhere at once.
 
 Connections: a small pool of autocommit connections (writes use explicit
-transactions). When PostgreSQL is down every call raises `StoreError` at once (the
-relay answers 4xx, the API 503); a connection idle for a while is pinged before use
-and a broken one is dropped, so service resumes with the first call after the
-database returns.
+transactions). A session whose `synchronous_commit` was configured `off` is set back to
+`on`: a COMMIT that a database crash could undo would break the relay's promise. When
+PostgreSQL is down every call raises `StoreError` at once (the relay answers 4xx, the API
+503); a connection idle for a while is pinged before use and a broken one is dropped, so
+service resumes with the first call after the database returns.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -102,8 +103,13 @@ def _describe(exc: psycopg.Error) -> str:
     return f"PostgreSQL: {type(exc).__name__}: {text[0] if text else exc.sqlstate}"
 
 
+@overload
+def _text(value: str) -> str: ...
+@overload
+def _text(value: None) -> None: ...
 def _text(value: str | None) -> str | None:
-    """PostgreSQL text holds no NUL and only valid UTF-8: hostile envelopes are cleaned."""
+    """PostgreSQL text holds no NUL and only valid UTF-8: hostile input (envelopes, ids in
+    URLs) is cleaned, so it is stored or not found rather than an error."""
     if value is None:
         return None
     return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
@@ -151,9 +157,13 @@ class _Pool:
             except psycopg.Error:
                 conn.close()
         try:
-            return psycopg.connect(self._conninfo, autocommit=True, row_factory=dict_row)
+            conn = psycopg.connect(self._conninfo, autocommit=True, row_factory=dict_row)
+            durability = conn.execute("SHOW synchronous_commit").fetchone()
+            if durability is not None and durability["synchronous_commit"] == "off":
+                conn.execute("SET synchronous_commit = on")
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {_describe(exc)}") from exc
+        return conn
 
     def _give_back(self, conn: Connection) -> None:
         reusable = (
@@ -377,7 +387,7 @@ class PostgresStore(Store):
 
     def get_quarantine(self, item_id: str) -> dict[str, Any]:
         """See `Store.get_quarantine`."""
-        rows = self._query(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE id = %s", (item_id,))
+        rows = self._query(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE id = %s", (_text(item_id),))
         if not rows:
             raise NotFound(f"no quarantine item {item_id!r}")
         return self._quarantine_dict(rows[0])
@@ -404,7 +414,7 @@ class PostgresStore(Store):
 
     def read_quarantine(self, item_id: str) -> Iterator[bytes]:
         """See `Store.read_quarantine`."""
-        rows = self._query("SELECT wrapped_key FROM quarantine WHERE id = %s", (item_id,))
+        rows = self._query("SELECT wrapped_key FROM quarantine WHERE id = %s", (_text(item_id),))
         if not rows:
             raise NotFound(f"no quarantine item {item_id!r}")
         if rows[0]["wrapped_key"] is None:
@@ -429,7 +439,9 @@ class PostgresStore(Store):
     def delete_quarantine(self, item_id: str, actor: str) -> None:
         """See `Store.delete_quarantine`: row, key material and content in one transaction."""
         with self._transaction() as cur:
-            row = cur.execute("SELECT status FROM quarantine WHERE id = %s FOR UPDATE", (item_id,)).fetchone()
+            row = cur.execute(
+                "SELECT status FROM quarantine WHERE id = %s FOR UPDATE", (_text(item_id),)
+            ).fetchone()
             if row is None:
                 raise NotFound(f"no quarantine item {item_id!r}")
             if row["status"] == "releasing":
@@ -438,7 +450,7 @@ class PostgresStore(Store):
                 "UPDATE quarantine SET status = 'deleted', wrapped_key = NULL, claimed_by = %s WHERE id = %s",
                 (_text(actor), item_id),
             )
-            cur.execute("DELETE FROM quarantine_chunks WHERE item_id = %s", (item_id,))
+            cur.execute("DELETE FROM quarantine_chunks WHERE item_id = %s", (_text(item_id),))
 
     def claim_release(self, item_id: str, actor: str) -> ReleaseTicket:
         """See `Store.claim_release`: one conditional UPDATE, so any replica may race any other."""
@@ -446,10 +458,12 @@ class PostgresStore(Store):
             row = cur.execute(
                 "UPDATE quarantine SET status = 'releasing', claimed_by = %s"
                 " WHERE id = %s AND status = 'held' RETURNING channel, sender, recipients, size",
-                (_text(actor), item_id),
+                (_text(actor), _text(item_id)),
             ).fetchone()
             if row is None:
-                current = cur.execute("SELECT status FROM quarantine WHERE id = %s", (item_id,)).fetchone()
+                current = cur.execute(
+                    "SELECT status FROM quarantine WHERE id = %s", (_text(item_id),)
+                ).fetchone()
                 if current is None:
                     raise NotFound(f"no quarantine item {item_id!r}")
                 raise Conflict(f"quarantine item {item_id} is {current['status']}")
@@ -468,7 +482,7 @@ class PostgresStore(Store):
             cur.execute(
                 "UPDATE quarantine SET status = %s, released_at = %s, release_outcome = %s,"
                 " release_attempts = release_attempts + 1 WHERE id = %s AND status = 'releasing'",
-                ("released" if ok else "held", time.time() if ok else None, _text(outcome), item_id),
+                ("released" if ok else "held", time.time() if ok else None, _text(outcome), _text(item_id)),
             )
             if cur.rowcount != 1:
                 raise Conflict(f"quarantine item {item_id} has no release in progress")
@@ -500,7 +514,7 @@ class PostgresStore(Store):
                     result.action.label,
                     monitor_matched(result),
                     result.id,
-                    quarantine_id,
+                    _text(quarantine_id),
                     json.dumps(record),
                 ),
             )
@@ -536,7 +550,7 @@ class PostgresStore(Store):
 
     def get_incident(self, incident_id: str) -> dict[str, Any]:
         """See `Store.get_incident`."""
-        rows = self._query(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = %s", (incident_id,))
+        rows = self._query(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = %s", (_text(incident_id),))
         if not rows:
             raise NotFound(f"no incident {incident_id!r}")
         return self._incident_dict(rows[0])
@@ -574,7 +588,7 @@ class PostgresStore(Store):
             cur.execute(
                 "UPDATE incidents SET status = coalesce(%s::text, status), notes = coalesce(%s::text, notes),"
                 " updated_at = %s, updated_by = %s WHERE id = %s",
-                (status, _text(notes), time.time(), _text(actor), incident_id),
+                (status, _text(notes), time.time(), _text(actor), _text(incident_id)),
             )
             if cur.rowcount != 1:
                 raise NotFound(f"no incident {incident_id!r}")

@@ -18,6 +18,7 @@ from dlp.errors import ConfigError, NotFound, StoreError
 from dlp.model import Action, ScanContext
 from dlp.store import Conflict, Role, Store, StoreCounts, open_store
 from dlp.store.pg_migrations import MIGRATIONS
+from dlp.store.postgres import PostgresStore
 from dlp.store.sqlite import master_key_path
 from tests.store.factories import PLANTED_CARD, PLANTED_MESSAGE, card_result, mail_context, settings_for
 from tests.store.pg_cluster import Cluster
@@ -206,6 +207,24 @@ def test_hostile_text_is_stored_cleaned(store: Store) -> None:
     assert store.claim_release(item_id, "r\x00").recipients == ("c\x00@partner.example",)
 
 
+@pytest.mark.parametrize("bad", ["a\x00b", "\udcff", "x" * 10_000])
+def test_ids_postgresql_text_cannot_hold_are_not_found(store: Store, bad: str) -> None:
+    for call in (
+        store.get_quarantine,
+        store.read_quarantine,
+        lambda i: store.claim_release(i, "r"),
+        lambda i: store.delete_quarantine(i, "r"),
+        lambda i: store.finish_release(i, "done", ok=True),
+        store.get_incident,
+        lambda i: store.update_incident(i, "r", notes="n"),
+        store.revoke_token,
+    ):
+        with pytest.raises((NotFound, Conflict)):
+            call(bad)
+    assert store.verify_token(bad) is None
+    assert store.list_quarantine(channel=bad).total == 0
+
+
 def test_purge_is_transactional_and_one_replica_at_a_time(tmp_path: Path, pg_url: str) -> None:
     store = replica(tmp_path, "a", pg_url, retention={"quarantine_days": 1, "incidents_days": 2})
     try:
@@ -273,6 +292,21 @@ def test_a_replica_with_another_quarantine_key_refuses_to_start(tmp_path: Path, 
     replica(tmp_path, "a", pg_url).close()
     with pytest.raises(ConfigError, match="same key"):
         open_store(settings_for(tmp_path / "stranger", store=pg_url))
+
+
+def test_commits_are_durable_even_if_the_database_says_otherwise(tmp_path: Path, pg_url: str) -> None:
+    rows(pg_url, "ALTER ROLE dlp IN DATABASE postgres SET synchronous_commit = off")
+    try:
+        assert rows(pg_url, "SHOW synchronous_commit") == [("off",)]
+        store = PostgresStore(settings_for(tmp_path / "var", store=pg_url))
+        try:
+            store.quarantine(PLANTED_MESSAGE, card_result(), mail_context())
+            with store._pool.connection() as conn:
+                assert conn.execute("SHOW synchronous_commit").fetchone() == {"synchronous_commit": "on"}
+        finally:
+            store.close()
+    finally:
+        rows(pg_url, "ALTER ROLE dlp IN DATABASE postgres RESET synchronous_commit")
 
 
 @pytest.mark.parametrize(
