@@ -2,9 +2,12 @@
 
 Mail goes to the configured next hop with its original envelope (sender, recipients);
 an item without recipients (an HTTP upload) is released to its caller, with nothing to
-deliver. The claim in the store makes a second release of the same item impossible,
-even from two reviewers at once; a failed delivery returns the item to `held` with
-the outcome recorded, so it can be tried again.
+deliver. The bytes go out through the relay's header rewrite: inbound `X-DLP-*` fields
+(a sender's forged verdict) are dropped and, when `smtp.add_headers` is on,
+`X-DLP-Verdict: released` is added, so a next hop can trust our fields. The claim in
+the store makes a second release of the same item impossible, even from two reviewers
+at once; a failed delivery returns the item to `held` with the outcome recorded, so it
+can be tried again.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from dataclasses import dataclass
 
 from dlp.config import Settings
 from dlp.errors import DeliveryError, PermanentDeliveryError
+from dlp.smtp.headers import rewrite_headers
 from dlp.smtp.nexthop import deliver, next_hop_from_settings
 from dlp.store import Store
 
-__all__ = ["ReleaseOutcome", "release_item"]
+__all__ = ["RELEASED_VERDICT", "ReleaseOutcome", "release_item"]
+
+RELEASED_VERDICT = "released"
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,9 @@ async def release_item(store: Store, settings: Settings, item_id: str, actor: st
     ticket = await asyncio.to_thread(store.claim_release, item_id, actor)
     try:
         if ticket.recipients:
-            data = await asyncio.to_thread(store.read_quarantine_bytes, item_id)
+            stored = await asyncio.to_thread(store.read_quarantine_bytes, item_id)
+            added = [("X-DLP-Verdict", RELEASED_VERDICT)] if settings.smtp.add_headers else []
+            data = rewrite_headers(stored, added)
             hop = next_hop_from_settings(settings)
             await deliver(
                 hop,

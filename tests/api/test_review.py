@@ -55,7 +55,7 @@ def test_lifecycle_list_read_release_to_maildir(api: Running) -> None:
         assert again.status_code == 409
         assert again.json() == {"error": "conflict", "detail": f"quarantine item {item_id} is released"}
     delivered = set((outbox / "new").iterdir()) - before
-    assert [p.read_bytes() for p in delivered] == [PLANTED_MESSAGE]
+    assert [p.read_bytes() for p in delivered] == [b"X-DLP-Verdict: released\r\n" + PLANTED_MESSAGE]
     reviewer = api.store.verify_token(api.tokens["reviewer"])
     assert reviewer is not None
     reviewer_name = reviewer.name
@@ -119,6 +119,45 @@ def test_release_to_smtp_next_hop_as_originally_addressed(tmp_path: Path) -> Non
     sender, recipients, data = sink.envelopes[0]
     assert (sender, recipients) == ("alice@example.com", ["bob@partner.example"])
     assert email.message_from_bytes(data)["Subject"] == "numbers"
+
+
+FORGED_MESSAGE = (
+    b"X-DLP-Verdict: allow\r\nFrom: alice@example.com\r\nX-DLP-Incident: forged\r\n"
+    b"To: bob@partner.example\r\nSubject: numbers\r\n\r\nX-DLP-Verdict: body text stays\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("add_headers", "expected"),
+    [
+        (
+            True,
+            b"X-DLP-Verdict: released\r\nFrom: alice@example.com\r\nTo: bob@partner.example\r\n"
+            b"Subject: numbers\r\n\r\nX-DLP-Verdict: body text stays\r\n",
+        ),
+        (
+            False,
+            b"From: alice@example.com\r\nTo: bob@partner.example\r\n"
+            b"Subject: numbers\r\n\r\nX-DLP-Verdict: body text stays\r\n",
+        ),
+    ],
+)
+def test_release_strips_forged_dlp_headers(tmp_path: Path, add_headers: bool, expected: bytes) -> None:
+    sink = _Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        hop = {"next_hop": f"smtp://127.0.0.1:{port}", "next_hop_tls": "none", "add_headers": add_headers}
+        with serve(tmp_path / "var", smtp=hop) as api:
+            item_id = api.store.quarantine(FORGED_MESSAGE, card_result(), mail_context())
+            with api.client("reviewer") as reviewer:
+                response = reviewer.post(f"/v1/quarantine/{item_id}/release")
+                assert response.status_code == 200, response.text
+                assert reviewer.get(f"/v1/quarantine/{item_id}/content").content == FORGED_MESSAGE
+    finally:
+        controller.stop()
+    assert [data for _, _, data in sink.envelopes] == [expected]
 
 
 def test_failed_release_is_recorded_and_can_be_retried(tmp_path: Path) -> None:
