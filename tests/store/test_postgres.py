@@ -14,12 +14,14 @@ from typing import Any
 import psycopg
 import pytest
 
+from dlp.cli import main
 from dlp.errors import ConfigError, NotFound, StoreError
 from dlp.model import Action, ScanContext
 from dlp.store import Conflict, Role, Store, StoreCounts, open_store
 from dlp.store.pg_migrations import MIGRATIONS
 from dlp.store.postgres import PostgresStore
 from dlp.store.sqlite import master_key_path
+from dlp.store.tokens import hash_token
 from tests.store.factories import PLANTED_CARD, PLANTED_MESSAGE, card_result, mail_context, settings_for
 from tests.store.pg_cluster import Cluster
 from tests.store.test_sqlite import (
@@ -394,3 +396,21 @@ def test_postgres_down_raises_store_error_and_service_resumes(
     assert a.verify_token(secret) is not None
     assert [i["id"] for i in a.list_quarantine().items] == [after, before]
     a.check_writable()
+
+
+def test_token_command_with_the_store_from_the_environment(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replica(tmp_path, "a", pg_url).close()
+    monkeypatch.setenv("DLP_STATE_DIR", str(tmp_path / "a"))
+    monkeypatch.setenv("DLP_STORE", pg_url)
+    assert main(["token", "create", "--role", "reviewer", "--name", "ci"]) == 0
+    secret = capsys.readouterr().out.splitlines()[-1]
+    other = replica(tmp_path, "b", pg_url)
+    try:
+        info = other.verify_token(secret)
+        assert info is not None and (info.name, info.role) == ("ci", Role.REVIEWER)
+        assert [e["action"] for e in other.list_audit().items] == ["token.create"]
+    finally:
+        other.close()
+    assert rows(pg_url, f"SELECT count(*) FROM tokens WHERE hash = '{hash_token(secret)}'") == [(1,)]
