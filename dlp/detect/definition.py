@@ -96,7 +96,7 @@ class Definition:
     column_keywords: tuple[str, ...] = ()
     negative_keywords: tuple[str, ...] = ()
     window: int = 300
-    negative_window: int = 25
+    negative_window: int = 20
     exclude: frozenset[str] = frozenset()
     exclude_action: str = "drop"
     raise_valid: int = 1
