@@ -94,6 +94,7 @@ async def revoke_token(
 ) -> JSONResponse:
     """Revoke a token; requests with it get 401 from now on."""
     info = await asyncio.to_thread(state.store.revoke_token, token_id)
+    state.tokens.clear()
     await asyncio.to_thread(
         state.store.append_audit, token.name, "token.revoke", info.id, {"name": info.name}
     )

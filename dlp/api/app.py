@@ -16,6 +16,7 @@ from dlp.api.errors import install_handlers
 from dlp.api.limiter import FailureLimiter
 from dlp.api.spool import clear_spool
 from dlp.api.state import ApiState, InfoSource, ScanService
+from dlp.api.tokencache import TokenCache
 from dlp.config import Settings
 from dlp.store import Store
 
@@ -54,6 +55,7 @@ def create_app(
         policies_info=policies_info,
         detectors_info=detectors_info,
         limiter=FailureLimiter(settings.http.auth_failures_per_minute),
+        tokens=TokenCache(),
     )
     install_handlers(app)
     for router in (scanning.router, review.router, admin.router, ops.router):

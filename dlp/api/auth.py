@@ -1,10 +1,11 @@
 """Bearer-token authentication, roles, and the rate limit on failed attempts.
 
-Tokens are checked by hash in the store (constant-time comparison there). A request
-without a valid token gets 401 and counts as a failure for its client address; an
-address with `http.auth_failures_per_minute` failures in the last minute gets 429 for
-every authenticated route until the window clears. A valid token with too small a role
-gets 403 (not a failure: the caller is known).
+Tokens are checked by hash in the store (constant-time comparison there), and a valid
+one is remembered for a few seconds (`TokenCache`). A request without a valid token gets
+401 and counts as a failure for its client address; an address with
+`http.auth_failures_per_minute` failures in the last minute gets 429 for every
+authenticated route until the window clears. A valid token with too small a role gets
+403 (not a failure: the caller is known).
 
 On first start with no tokens at all, `ensure_admin_token` creates an admin token and
 writes it to `state_dir/admin-token` (0600); the log names the file, never the token.
@@ -26,6 +27,7 @@ from dlp.api.errors import ApiError
 from dlp.api.state import get_state
 from dlp.metrics import AUTH_FAILURES
 from dlp.store import Conflict, Role, Store, TokenInfo
+from dlp.store.tokens import hash_token
 
 __all__ = [
     "ADMIN_TOKEN_FILE",
@@ -64,7 +66,12 @@ def require(role: Role) -> Callable[..., Awaitable[TokenInfo]]:
             )
         info = None
         if credentials is not None and credentials.credentials:
-            info = await asyncio.to_thread(store.verify_token, credentials.credentials)
+            digest = hash_token(credentials.credentials)
+            info = state.tokens.get(digest)
+            if info is None:
+                info = await asyncio.to_thread(store.verify_token, credentials.credentials)
+                if info is not None:
+                    state.tokens.put(digest, info)
         if info is None:
             limiter.fail(address)
             AUTH_FAILURES.inc()

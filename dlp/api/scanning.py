@@ -115,6 +115,9 @@ async def scan_upload(
         raise ApiError(400, "bad upload", str(exc)) from exc
     except ClientDisconnect as exc:
         raise ApiError(400, "bad upload", "the client went away before the body ended") from exc
+    if spooled.path is None:
+        item = Item(data=spooled.data, name=spooled.name, declared_type=spooled.declared_type)
+        return JSONResponse(await _scan_and_act(state, item, token))
     try:
         item = Item(path=spooled.path, name=spooled.name, declared_type=spooled.declared_type)
         return JSONResponse(await _scan_and_act(state, item, token))

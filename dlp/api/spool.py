@@ -1,10 +1,11 @@
 """Upload bodies streamed to a spool file with the size limit enforced while streaming.
 
-`POST /v1/scan` never holds a body whole in memory: raw bodies are read chunk by chunk
-from the ASGI stream, multipart bodies go through python-multipart's streaming parser
-(the `file` field is written out, other fields are skipped). Writes are batched into
-1 MiB blocks and done off the event loop. The spool file (mode 0600, under
-`state_dir/spool`) belongs to the caller, who deletes it after the scan.
+`POST /v1/scan` never holds a large body whole in memory: raw bodies are read chunk by
+chunk from the ASGI stream, multipart bodies go through python-multipart's streaming
+parser (the `file` field is kept, other fields are skipped). A body of up to 1 MiB stays
+in memory (no disk round trip for the common small file); a larger one goes to a spool
+file (mode 0600, under `state_dir/spool`) in 1 MiB blocks written off the event loop.
+The spool file belongs to the caller, who deletes it after the scan.
 
 Past the limit the rest of the body is read and discarded (up to a bound) so the client
 gets its 413 answer instead of a reset connection.
@@ -27,7 +28,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 __all__ = ["BadUpload", "Spooled", "TooLarge", "clear_spool", "disposition_filename", "spool_body"]
 
-_WRITE_BLOCK = 1024 * 1024
+_WRITE_BLOCK = 1024 * 1024  # also the largest body kept in memory
 _DRAIN_LIMIT = 64 * 1024 * 1024
 _MULTIPART_OVERHEAD = 1024 * 1024
 _MAX_NAME = 255
@@ -48,9 +49,11 @@ class BadUpload(Exception):
 
 @dataclass(frozen=True)
 class Spooled:
-    """A body written to disk: where, how big, and what the client called it."""
+    """A received body: on disk (`path`, the caller deletes it) or, when small, in memory
+    (`data`); how big, and what the client called it."""
 
-    path: Path
+    path: Path | None
+    data: bytes | None
     size: int
     name: str | None
     declared_type: str | None
@@ -81,21 +84,44 @@ def clear_spool(directory: Path) -> None:
 
 
 class _Writer:
-    """Batches small chunks into large writes done in a thread."""
+    """Keeps a small body in memory; past `_WRITE_BLOCK` bytes moves it to a spool file
+    (created then, 0600) and writes 1 MiB blocks in a thread."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
-        self.handle = handle
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
         self.pending = bytearray()
         self.size = 0
+        self.path: Path | None = None
+        self.handle: IO[bytes] | None = None
 
     def add(self, data: bytes) -> None:
         self.pending += data
         self.size += len(data)
 
-    async def flush(self, force: bool = False) -> None:
-        if self.pending and (force or len(self.pending) >= _WRITE_BLOCK):
-            block, self.pending = bytes(self.pending), bytearray()
-            await asyncio.to_thread(self.handle.write, block)
+    def _open(self) -> tuple[Path, IO[bytes]]:
+        fd, raw_path = tempfile.mkstemp(prefix=_PREFIX, dir=self.directory)
+        return Path(raw_path), os.fdopen(fd, "wb")
+
+    async def _create(self) -> IO[bytes]:
+        path, handle = await asyncio.to_thread(self._open)
+        self.path, self.handle = path, handle
+        return handle
+
+    async def flush(self, final: bool = False) -> None:
+        if len(self.pending) < _WRITE_BLOCK and not (final and self.handle is not None and self.pending):
+            return
+        handle = self.handle or await self._create()
+        block, self.pending = bytes(self.pending), bytearray()
+        await asyncio.to_thread(handle.write, block)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+    def discard(self) -> None:
+        self.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 async def _drain(stream: AsyncIterator[bytes], already: int) -> None:
@@ -114,30 +140,30 @@ async def spool_body(
     directory: Path,
     limit: int,
 ) -> Spooled:
-    """Write the request body to a new spool file; raise `TooLarge` or `BadUpload`.
+    """Receive the request body: in memory up to 1 MiB, else in a new spool file; raise
+    `TooLarge` or `BadUpload`.
 
     Multipart bodies (`multipart/form-data`) contribute their `file` field; any other
     content type is the file itself, named by `filename` or Content-Disposition."""
-    fd, raw_path = tempfile.mkstemp(prefix=_PREFIX, dir=directory)
-    path = Path(raw_path)
+    writer = _Writer(directory)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            writer = _Writer(handle)
-            media, params = parse_options_header((content_type or "").encode("latin-1", "replace"))
-            if media == b"multipart/form-data":
-                boundary = params.get(b"boundary")
-                if not boundary:
-                    raise BadUpload("multipart body without a boundary")
-                name, declared = await _multipart(stream, boundary, writer, limit)
-            else:
-                name = filename or disposition_filename(content_disposition)
-                declared = content_type or None
-                await _raw(stream, writer, limit)
-            await writer.flush(force=True)
-        return Spooled(path, writer.size, (name or "")[:_MAX_NAME] or None, declared)
+        media, params = parse_options_header((content_type or "").encode("latin-1", "replace"))
+        if media == b"multipart/form-data":
+            boundary = params.get(b"boundary")
+            if not boundary:
+                raise BadUpload("multipart body without a boundary")
+            name, declared = await _multipart(stream, boundary, writer, limit)
+        else:
+            name = filename or disposition_filename(content_disposition)
+            declared = content_type or None
+            await _raw(stream, writer, limit)
+        await writer.flush(final=True)
+        writer.close()
     except BaseException:
-        path.unlink(missing_ok=True)
+        writer.discard()
         raise
+    data = None if writer.path is not None else bytes(writer.pending)
+    return Spooled(writer.path, data, writer.size, (name or "")[:_MAX_NAME] or None, declared)
 
 
 async def _raw(stream: AsyncIterator[bytes], writer: _Writer, limit: int) -> None:

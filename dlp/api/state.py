@@ -10,6 +10,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, Request
 
 from dlp.api.limiter import FailureLimiter
+from dlp.api.tokencache import TokenCache
 from dlp.config import Settings
 from dlp.model import Item, ScanContext, ScanResult
 from dlp.store import Store
@@ -38,6 +39,7 @@ class ApiState:
     policies_info: InfoSource | None
     detectors_info: InfoSource | None
     limiter: FailureLimiter
+    tokens: TokenCache
 
 
 def get_state(request: Request) -> ApiState:
