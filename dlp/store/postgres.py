@@ -10,7 +10,8 @@ keyed check value in the `meta` table makes a replica with a different key refus
 start instead of quarantining mail nobody else could read.
 
 Start: pending migrations (`dlp.store.pg_migrations`) are applied in one transaction
-holding an advisory lock, so replicas starting together migrate once.
+holding an advisory lock, so replicas starting together migrate once. Once the schema is
+current no DDL runs, so the service may then use a role without `CREATE`.
 
 Sharing rules: `quarantine()` returns after COMMIT (content and row in one
 transaction); `claim_release` is one `UPDATE ... WHERE status = 'held' RETURNING`, so of
@@ -288,10 +289,12 @@ class PostgresStore(Store):
     def _migrate(self) -> None:
         with self._transaction() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_SPACE, _LOCK_MIGRATE))
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS dlp_schema_migrations (version integer PRIMARY KEY,"
-                " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
+            present = cur.execute("SELECT to_regclass('dlp_schema_migrations') AS t").fetchone()
+            if present is None or present["t"] is None:
+                cur.execute(
+                    "CREATE TABLE dlp_schema_migrations (version integer PRIMARY KEY,"
+                    " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
             applied = {r["version"] for r in cur.execute("SELECT version FROM dlp_schema_migrations")}
             for version, name, sql in MIGRATIONS:
                 if version in applied:

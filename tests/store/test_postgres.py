@@ -290,6 +290,27 @@ def test_replicas_starting_together_migrate_once(tmp_path: Path, pg_url: str) ->
     ]
 
 
+def test_a_role_without_create_runs_a_migrated_schema(tmp_path: Path, pg_url: str) -> None:
+    replica(tmp_path, "owner", pg_url).close()
+    ((schema,),) = rows(pg_url, "SELECT current_schema()")
+    role = f"{schema}_app"
+    rows(pg_url, f'CREATE ROLE "{role}" LOGIN')
+    rows(pg_url, f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+    rows(pg_url, f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+    url = pg_url.replace("postgresql://dlp@", f"postgresql://{role}@")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        rows(url, "CREATE TABLE nope (x integer)")
+    store = replica(tmp_path, "app", url)
+    try:
+        item_id = store.quarantine(PLANTED_MESSAGE, card_result(), mail_context())
+        assert store.read_quarantine_bytes(item_id) == PLANTED_MESSAGE
+        assert store.append_audit("reviewer-1", "quarantine.read", item_id) == 1
+        assert store.purge_expired(time.time()).quarantine_items == 0
+        store.check_writable()
+    finally:
+        store.close()
+
+
 def test_a_replica_with_another_quarantine_key_refuses_to_start(tmp_path: Path, pg_url: str) -> None:
     replica(tmp_path, "a", pg_url).close()
     with pytest.raises(ConfigError, match="same key"):
