@@ -159,11 +159,15 @@ class _Pool:
                 conn.close()
         try:
             conn = psycopg.connect(self._conninfo, autocommit=True, row_factory=dict_row)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {_describe(exc)}") from exc
+        try:
             durability = conn.execute("SHOW synchronous_commit").fetchone()
             if durability is not None and durability["synchronous_commit"] == "off":
                 conn.execute("SET synchronous_commit = on")
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to PostgreSQL: {_describe(exc)}") from exc
+            conn.close()
+            raise StoreError(f"cannot set up a PostgreSQL session: {_describe(exc)}") from exc
         return conn
 
     def _give_back(self, conn: Connection) -> None:
