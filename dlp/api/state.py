@@ -43,9 +43,14 @@ class ApiState:
 
 
 def get_state(request: Request) -> ApiState:
-    """The app's `ApiState` (a route dependency)."""
+    """The app's `ApiState`."""
     state: ApiState = request.app.state.dlp
     return state
 
 
-State = Annotated[ApiState, Depends(get_state)]
+async def _state_dependency(request: Request) -> ApiState:
+    # async, so FastAPI does not hand this lookup to its thread pool on every request
+    return get_state(request)
+
+
+State = Annotated[ApiState, Depends(_state_dependency)]
