@@ -524,10 +524,17 @@ class Engine:
         return out
 
     def _judge(self, scan: _Scan, hit: _Hit) -> _Scored | None:
-        """Validator, filters, context, negative keywords and exclusions -> confidence."""
+        """Context, validator, filters, negative keywords and exclusions -> confidence.
+
+        Context is looked up first: it is a binary search, and a match that needs context
+        and has none is dropped before its validator (which may be costly) runs.
+        """
         det = hit.det
         d = det.d
         value = hit.value
+        context = self._context(scan, det, hit)
+        if context is None and hit.pattern.requires_context:
+            return None
         level = int(hit.pattern.confidence)
         notes = [f"pattern {hit.pattern.id}"]
         if det.validator is not None:
@@ -540,19 +547,9 @@ class Engine:
         for check in det.filters:
             if check(value) is False:
                 return None
-        context: str | None = None
-        words = scan.context.get(det.index)
-        if words is not None:
-            context = words.near(hit.start, hit.end, d.window)
-        if context is None and scan.part.table is not None:
-            column = self._column_context(scan, det, hit.start)
-            if column is not None:
-                context = f"column '{column}'"
         if context is not None:
             level += d.raise_context
             notes.append(f"context {context}")
-        elif hit.pattern.requires_context:
-            return None
         negatives = scan.negative.get(det.index)
         if negatives is not None:
             negative = negatives.before(hit.start, d.negative_window)
@@ -567,6 +564,19 @@ class Engine:
         if level < int(Confidence.LOW):
             return None
         return _Scored(hit, min(level, int(Confidence.HIGH)), context is not None, "; ".join(notes))
+
+    def _context(self, scan: _Scan, det: _Detector, hit: _Hit) -> str | None:
+        """A keyword of the detector within its window, or the value's column header."""
+        words = scan.context.get(det.index)
+        if words is not None:
+            keyword = words.near(hit.start, hit.end, det.d.window)
+            if keyword is not None:
+                return keyword
+        if scan.part.table is not None:
+            column = self._column_context(scan, det, hit.start)
+            if column is not None:
+                return f"column '{column}'"
+        return None
 
     def _resolve(self, part: Part, scored: list[_Scored]) -> list[Finding]:
         """Drop a match that overlaps a stronger one (higher confidence, or equal confidence

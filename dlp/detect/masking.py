@@ -20,7 +20,6 @@ _STAR = "*"
 _ALNUM_DEL = {ord(c): None for c in " -./()\t\n\r_:+"}
 _DROP_ALNUM = str.maketrans("", "", string.ascii_letters + string.digits)
 _HEAD4 = re.compile(r"(?:[^0-9A-Za-z]*[0-9A-Za-z]){4}")
-_TAIL4 = re.compile(r"(?:[0-9A-Za-z][^0-9A-Za-z]*){4}$")
 
 
 _STAR_TABLE = str.maketrans({c: "*" for c in string.ascii_letters + string.digits})
@@ -33,9 +32,9 @@ def _mask_between(value: str, keep_head: bool) -> str:
     if total <= (10 if keep_head else 6):
         return value.translate(_STAR_TABLE)
     head = _HEAD4.match(value) if keep_head else None
-    tail = _TAIL4.search(value)
+    tail = _HEAD4.match(value[::-1])
     start = head.end() if head else 0
-    end = tail.start() if tail else len(value)
+    end = len(value) - tail.end() if tail else len(value)
     return value[:start] + value[start:end].translate(_STAR_TABLE) + value[end:]
 
 
