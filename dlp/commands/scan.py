@@ -40,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
         item = Item(data=sys.stdin.buffer.read(), name=args.name)
     else:
         path = Path(args.path)
-        if not path.is_file():
-            print(f"dlp: {path}: no such file", file=sys.stderr)
+        problem = _unreadable(path)
+        if problem is not None:
+            print(f"dlp: {path}: {problem}", file=sys.stderr)
             return USAGE_ERROR + 2
         item = Item(path=path, name=args.name or path.name)
     policies = None
@@ -57,6 +58,21 @@ def run(args: argparse.Namespace) -> int:
     result = scanner.scan(item, context)
     print(render(result, args.format))
     return result.action.exit_code
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why `path` cannot be scanned as one file (None when it can), in words for stderr."""
+    if path.is_dir():
+        return "is a directory (scan one file at a time)"
+    if not path.exists():
+        return "no such file"
+    if not path.is_file():
+        return "not a regular file"
+    try:
+        with path.open("rb"):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 def render(result: ScanResult, fmt: str) -> str:
