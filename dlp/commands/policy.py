@@ -17,7 +17,7 @@ from email.utils import getaddresses
 from pathlib import Path
 
 from dlp.cli import USAGE_ERROR
-from dlp.commands._common import settings_from
+from dlp.commands._common import settings_from, unreadable_reason
 from dlp.config import Settings
 from dlp.model import Item, ScanContext, ScanResult
 from dlp.policy import PolicySet, check_folders
@@ -85,8 +85,9 @@ def run_test(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     path = Path(args.path)
-    if not path.is_file():
-        print(f"dlp: {path}: no such file", file=sys.stderr)
+    problem = unreadable_reason(path)
+    if problem is not None:
+        print(f"dlp: {path}: {problem}", file=sys.stderr)
         return USAGE_ERROR + 2
     policies = None
     if args.policy:

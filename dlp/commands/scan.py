@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from dlp.cli import USAGE_ERROR
-from dlp.commands._common import settings_from
+from dlp.commands._common import settings_from, unreadable_reason
 from dlp.model import Item, ScanContext, ScanResult
 
 __all__ = ["register"]
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         item = Item(data=sys.stdin.buffer.read(), name=args.name)
     else:
         path = Path(args.path)
-        problem = _unreadable(path)
+        problem = unreadable_reason(path)
         if problem is not None:
             print(f"dlp: {path}: {problem}", file=sys.stderr)
             return USAGE_ERROR + 2
@@ -58,21 +58,6 @@ def run(args: argparse.Namespace) -> int:
     result = scanner.scan(item, context)
     print(render(result, args.format))
     return result.action.exit_code
-
-
-def _unreadable(path: Path) -> str | None:
-    """Why `path` cannot be scanned as one file (None when it can), in words for stderr."""
-    if path.is_dir():
-        return "is a directory (scan one file at a time)"
-    if not path.exists():
-        return "no such file"
-    if not path.is_file():
-        return "not a regular file"
-    try:
-        with path.open("rb"):
-            return None
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
 
 
 def render(result: ScanResult, fmt: str) -> str:

@@ -1,5 +1,6 @@
-"""`dlp scan` as a user runs it: the exit status is the verdict, and a path that is not
-one readable file is a one-line message on stderr with exit status 66."""
+"""`dlp scan` and `dlp policy test` as a user runs them: the exit status is the verdict,
+and a path that is not one readable file is a one-line message on stderr with exit
+status 66."""
 
 from __future__ import annotations
 
@@ -51,11 +52,16 @@ def test_exit_status_is_the_action(
     ],
     ids=["missing", "directory", "fifo"],
 )
+@pytest.mark.parametrize("command", [["scan"], ["policy", "test"]])
 def test_a_path_that_is_not_one_file_is_a_one_line_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], object], message: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path], object],
+    message: str,
+    command: list[str],
 ) -> None:
     target = tmp_path / "target"
     make(target)
-    assert main(["scan", str(target)]) == 66
+    assert main([*command, str(target)]) == 66
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", f"dlp: {target}: {message}\n")
