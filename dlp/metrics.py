@@ -34,6 +34,7 @@ __all__ = [
     "SCAN_DURATION",
     "SCAN_ERRORS",
     "SMTP_REPLIES",
+    "STORE_UP",
     "initialise",
     "record_scan",
 ]
@@ -72,6 +73,7 @@ NEXT_HOP_FAILURES = Counter(
 QUARANTINE_ITEMS = Gauge("dlp_quarantine_items", "Items held in quarantine.")
 QUARANTINE_BYTES = Gauge("dlp_quarantine_bytes", "Bytes held in quarantine (before encryption).")
 INCIDENTS_OPEN = Gauge("dlp_incidents_open", "Incidents with status open.")
+STORE_UP = Gauge("dlp_store_up", "1 when the last read of the store succeeded, 0 when it failed.")
 POLICY_RELOADS = Counter("dlp_policy_reloads_total", "Policy reloads, by result.", ["result"])
 AUTH_FAILURES = Counter("dlp_auth_failures_total", "Failed API authentications.")
 ALERT_SINKS = ("webhook", "syslog")

@@ -16,7 +16,7 @@ from dlp.api.errors import install_handlers
 from dlp.api.limiter import FailureLimiter
 from dlp.api.spool import clear_spool
 from dlp.api.state import ApiState, InfoSource, ScanService
-from dlp.api.tokencache import TokenCache
+from dlp.api.tokencache import TOKEN_CACHE_SECONDS, TokenCache
 from dlp.config import Settings
 from dlp.store import Store
 
@@ -55,7 +55,7 @@ def create_app(
         policies_info=policies_info,
         detectors_info=detectors_info,
         limiter=FailureLimiter(settings.http.auth_failures_per_minute),
-        tokens=TokenCache(),
+        tokens=TokenCache(ttl=TOKEN_CACHE_SECONDS if settings.store == "sqlite" else 0.0),
     )
     install_handlers(app)
     for router in (scanning.router, review.router, admin.router, ops.router):

@@ -14,7 +14,8 @@ from dlp.api.errors import responses
 from dlp.api.readiness import check_ready
 from dlp.api.schemas import ReadyOut
 from dlp.api.state import ApiState, State
-from dlp.metrics import INCIDENTS_OPEN, QUARANTINE_BYTES, QUARANTINE_ITEMS
+from dlp.errors import StoreError
+from dlp.metrics import INCIDENTS_OPEN, QUARANTINE_BYTES, QUARANTINE_ITEMS, STORE_UP
 
 __all__ = ["metrics_router", "router"]
 
@@ -65,10 +66,17 @@ async def policies(token: ScannerToken, state: State) -> JSONResponse:
 
 
 async def _metrics_text(state: ApiState) -> Response:
-    counts = await asyncio.to_thread(state.store.counts)
-    QUARANTINE_ITEMS.set(counts.quarantine_items)
-    QUARANTINE_BYTES.set(counts.quarantine_bytes)
-    INCIDENTS_OPEN.set(counts.open_incidents)
+    """The metrics page; the store gauges keep their last values while the store is
+    unreachable (dlp_store_up says so), so Prometheus still sees the service."""
+    try:
+        counts = await asyncio.to_thread(state.store.counts)
+    except StoreError:
+        STORE_UP.set(0)
+    else:
+        STORE_UP.set(1)
+        QUARANTINE_ITEMS.set(counts.quarantine_items)
+        QUARANTINE_BYTES.set(counts.quarantine_bytes)
+        INCIDENTS_OPEN.set(counts.open_incidents)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

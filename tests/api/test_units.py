@@ -26,6 +26,12 @@ def test_token_cache_expires_and_clears() -> None:
     assert cache.get("h1") is None
 
 
+def test_token_cache_off_keeps_nothing() -> None:
+    cache = TokenCache(ttl=0.0)
+    cache.put("h1", INFO)
+    assert cache.get("h1") is None
+
+
 def test_token_cache_is_bounded() -> None:
     cache = TokenCache(size=2)
     for name in ("a", "b", "c"):

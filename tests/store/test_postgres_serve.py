@@ -130,7 +130,8 @@ def test_a_token_made_on_a_works_on_b_and_its_revocation_too(replicas: Replicas)
     )
     assert made.status_code == 201
     secret = made.json()["token"]
-    assert httpx.get(f"{replicas.b.http}/v1/quarantine", headers=_auth(secret)).status_code == 200
+    for replica in (replicas.b, replicas.a):
+        assert httpx.get(f"{replica.http}/v1/quarantine", headers=_auth(secret)).status_code == 200
     revoked = httpx.delete(f"{replicas.b.http}/v1/tokens/carol", headers=_auth(replicas.admin))
     assert (revoked.status_code, revoked.json()["revoked"]) == (200, True)
     assert httpx.get(f"{replicas.a.http}/v1/quarantine", headers=_auth(secret)).status_code == 401
@@ -168,6 +169,8 @@ def test_postgres_down_mid_traffic_gives_4xx_and_503_and_loses_nothing(
                 time.sleep(0.05)
             listed = httpx.get(f"{replicas.b.http}/v1/quarantine", headers=_auth(replicas.admin))
             ready = httpx.get(f"{replicas.a.http}/readyz")
+            metrics = httpx.get(f"{replicas.a.http}/metrics")
+            assert (metrics.status_code, "dlp_store_up 0.0" in metrics.text) == (200, True)
             assert (listed.status_code, listed.json()["error"]) == (503, "store unavailable")
             assert (ready.status_code, ready.json()["checks"]["store"].startswith("not writable")) == (
                 503,
