@@ -31,6 +31,9 @@ from dlp.policy import PolicySet
 __all__ = ["Scanner", "builtin_folder", "hash_key_path", "policy_folders"]
 
 TIME_FLAG = "limit:time"
+MAX_FINDINGS_PER_DETECTOR = 1000
+"""A 1 GiB export can hold millions of e-mail addresses; a result keeps the first
+thousand of each detector. Policy thresholds sit far below it, so decisions do not change."""
 
 
 def builtin_folder(name: str) -> Path:
@@ -83,6 +86,7 @@ class Scanner:
         parts: dict[str, PartInfo] = {}
         findings: list[Finding] = []
         overall: set[str] = set()
+        per_detector: dict[str, int] = {}
         for part in extract(item, self.limits):
             seen = parts.get(part.location)
             if seen is None:
@@ -90,9 +94,10 @@ class Scanner:
             elif not set(part.flags) <= set(seen.flags):
                 merged = tuple(sorted(set(seen.flags) | set(part.flags)))
                 parts[part.location] = PartInfo(seen.location, seen.type, seen.size, merged, seen.name)
-            findings.extend(self.engine.detect(part))
+            found = self.engine.detect(part)
             if self.edm is not None:
-                findings.extend(self.edm.detect(part))
+                found.extend(self.edm.detect(part))
+            _keep_bounded(found, findings, per_detector)
             if time.monotonic() > deadline:
                 overall.add(TIME_FLAG)
                 break
@@ -118,6 +123,14 @@ class Scanner:
             item_name=item.name,
             duration_seconds=time.monotonic() - started,
         )
+
+
+def _keep_bounded(found: list[Finding], findings: list[Finding], per_detector: dict[str, int]) -> None:
+    for finding in found:
+        kept = per_detector.get(finding.detector, 0)
+        if kept < MAX_FINDINGS_PER_DETECTOR:
+            per_detector[finding.detector] = kept + 1
+            findings.append(finding)
 
 
 def policy_folders(settings: Settings) -> list[Path]:
