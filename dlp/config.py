@@ -182,6 +182,8 @@ def parse_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit():
         raise ConfigError(f"listen address '{listen}' is not HOST:PORT")
+    if int(port) > 65535:
+        raise ConfigError(f"listen address '{listen}': port {int(port)} is above 65535")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 

@@ -72,6 +72,15 @@ def test_parse_listen(listen: str, expected: tuple[str, int]) -> None:
     assert parse_listen(listen) == expected
 
 
-def test_parse_listen_rejects_garbage() -> None:
-    with pytest.raises(ConfigError):
-        parse_listen("localhost")
+@pytest.mark.parametrize(
+    ("listen", "message"),
+    [
+        ("localhost", "listen address 'localhost' is not HOST:PORT"),
+        ("127.0.0.1:http", "listen address '127.0.0.1:http' is not HOST:PORT"),
+        ("127.0.0.1:99999", "listen address '127.0.0.1:99999': port 99999 is above 65535"),
+    ],
+)
+def test_parse_listen_rejects_garbage(listen: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_listen(listen)
+    assert str(raised.value) == message
