@@ -19,6 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from dlp.errors import PolicyError
 from dlp.model import Action, Evidence, Finding, RuleMatch, ScanContext, Verdict
@@ -32,6 +33,16 @@ __all__ = ["PolicySet", "check_folders", "policy_files"]
 
 _CONTEXT_WORDS = ("to ", "from ", "via ")
 _GLOB = re.compile(r"[*?\[]")
+
+
+def _rebuild(
+    rules: tuple[Rule, ...],
+    version: str,
+    internal_domains: tuple[str, ...],
+    deadlines: dict[str, int],
+    files: tuple[Path, ...],
+) -> PolicySet:
+    return PolicySet(rules, version, internal_domains, MappingProxyType(deadlines), files)
 
 
 def policy_files(folders: Sequence[Path]) -> list[Path]:
@@ -106,6 +117,11 @@ class PolicySet:
     internal_domains: tuple[str, ...] = ()
     deadlines: Mapping[str, int] = field(default_factory=lambda: DEFAULT_DEADLINES)
     files: tuple[Path, ...] = ()
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle support: scan workers receive the very set the service validated,
+        rather than re-reading files that may have changed since."""
+        return _rebuild, (self.rules, self.version, self.internal_domains, dict(self.deadlines), self.files)
 
     @classmethod
     def load(cls, folders: Sequence[Path], internal_domains: tuple[str, ...] = ()) -> PolicySet:

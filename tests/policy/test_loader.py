@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import textwrap
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlp.errors import PolicyError
+from dlp.pipeline import builtin_folder
 from dlp.policy import PolicySet, check_folders
 
 GOOD_RULE = "  - id: ok\n    action: alert\n    when: {channel: smtp}\n"
@@ -220,3 +222,14 @@ def test_folder_problems(tmp_path: Path, make: str, message: str) -> None:
         folder.mkdir()
     with pytest.raises(PolicyError, match=re.escape(message)):
         PolicySet.load([folder])
+
+
+def test_a_policy_set_crosses_to_a_worker_process_intact() -> None:
+    shipped = PolicySet.load([builtin_folder("policies")], internal_domains=("example.com",))
+    copy = pickle.loads(pickle.dumps(shipped))
+    assert (copy.version, copy.internal_domains, dict(copy.deadlines)) == (
+        shipped.version,
+        shipped.internal_domains,
+        dict(shipped.deadlines),
+    )
+    assert [rule.id for rule in copy.rules] == [rule.id for rule in shipped.rules]
