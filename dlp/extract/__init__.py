@@ -56,7 +56,13 @@ def extract(item: Item, limits: Limits) -> Iterator[Part]:
     with stream:
         ctx = Context(limits, descend=_unset, item_size=size)
         ctx.descend = lambda child: walk(child, ctx)
-        root = Node(location=location, blob=Blob(stream, size), name=item.name, depth=0)
+        root = Node(
+            location=location,
+            blob=Blob(stream, size),
+            name=item.name,
+            depth=0,
+            mime=item.declared_type or "application/octet-stream",
+        )
         emitted = False
         for part in walk(root, ctx):
             emitted = True

@@ -3,6 +3,10 @@ failure into a flagged part, so that hostile content never raises out of extract
 
 Handlers are generators of parts; containers call `ctx.descend(child)` for each member,
 which comes back here, one level deeper.
+
+The caller's declared type is trusted in one case only: an item declared
+`message/rfc822` (the relay's messages) that sniffs as text or HTML is read as mail, so
+a message with few headers still has its base64 and quoted-printable parts decoded.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
+_DECLARED_MAIL = "message/rfc822"
+
+
 def walk(node: Node, ctx: Context) -> Iterator[Part]:
     """Every part of `node`, flagged where a limit, encryption or damage stopped reading."""
     try:
@@ -56,6 +63,8 @@ def walk(node: Node, ctx: Context) -> Iterator[Part]:
             return
         ctx.check_time()
         kind, mime = sniff(node.blob.head(HEAD_BYTES), node.name)
+        if node.depth == 0 and node.mime == _DECLARED_MAIL and kind in (Kind.TEXT, Kind.HTML):
+            kind, mime = Kind.EMAIL, _DECLARED_MAIL
         node = replace(node, mime=mime)
         handler = HANDLERS.get(kind)
         if handler is None:
