@@ -19,6 +19,7 @@ from pathlib import Path
 from dlp.cli import USAGE_ERROR
 from dlp.commands._common import settings_from, unreadable_reason
 from dlp.config import Settings
+from dlp.errors import ConfigError
 from dlp.model import Item, ScanContext, ScanResult
 from dlp.policy import PolicySet, check_folders
 
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_check(args: argparse.Namespace) -> int:
     """Validate the folders as a whole; print every error or a one-line summary."""
     settings = settings_from(args)
-    folders = [Path(d) for d in args.dir] if args.dir else list(settings.policies)
+    folders = [Path(d) for d in args.dir] if args.dir else _configured_folders(settings)
     policies, errors = check_folders(folders, settings.internal_domains)
     if policies is None:
         for error in errors:
@@ -62,6 +63,17 @@ def run_check(args: argparse.Namespace) -> int:
         f"version {policies.version}"
     )
     return 0
+
+
+def _configured_folders(settings: Settings) -> list[Path]:
+    """The folders `dlp serve` would load: the shipped packs when the default `./policies`
+    does not exist; a missing configured folder is left for the check to report."""
+    from dlp.pipeline import policy_folders
+
+    try:
+        return policy_folders(settings)
+    except ConfigError:
+        return list(settings.policies)
 
 
 def _unknown_names(policies: PolicySet, settings: Settings) -> list[str]:

@@ -30,6 +30,20 @@ def test_check_passes_the_shipped_packs(capsys: pytest.CaptureFixture[str]) -> N
     assert captured.err == "", "every detector id and category the packs name is loaded"
 
 
+def test_check_without_a_folder_checks_what_serve_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["policy", "check"]) == 0, "no ./policies here: the shipped packs, as dlp serve loads"
+    assert capsys.readouterr().out.startswith("ok: 29 rules (27 enabled) in 7 files, version ")
+    monkeypatch.setenv("DLP_POLICIES", str(tmp_path / "missing"))
+    assert main(["policy", "check"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{tmp_path / 'missing'}: policy folder does not exist",
+        "1 error(s)",
+    ]
+
+
 def test_check_warns_about_names_no_detector_has(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "typo.yaml").write_text(
         "rules:\n"
