@@ -26,6 +26,7 @@ from dlp.api.schemas import (
     ReleaseOut,
 )
 from dlp.api.state import State
+from dlp.logging import scrub
 from dlp.store import parse_time
 
 __all__ = ["router"]
@@ -225,9 +226,14 @@ async def update_incident(
     state: State,
     incident_id: RecordId,
 ) -> JSONResponse:
-    """Mark an incident resolved or a false positive (which feeds tuning), add notes."""
+    """Mark an incident resolved or a false positive (which feeds tuning), add notes.
+
+    Notes are scrubbed as log lines are (card and account numbers, national ids, keys,
+    e-mail addresses masked): a reviewer pasting the value into a note must not put it
+    into the store, the API's answers and the alerts."""
+    notes = None if patch.notes is None else scrub(patch.notes)
     incident = await asyncio.to_thread(
-        state.store.update_incident, incident_id, token.name, status=patch.status, notes=patch.notes
+        state.store.update_incident, incident_id, token.name, status=patch.status, notes=notes
     )
     detail: dict[str, Any] = {"status": patch.status} if patch.status else {}
     if patch.notes is not None:

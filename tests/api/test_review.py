@@ -220,6 +220,24 @@ def test_incident_review(api: Running) -> None:
 
 
 @pytest.mark.parametrize(
+    ("notes", "stored"),
+    [
+        ("customer says card 4111 1111 1111 1111 is theirs", "customer says card [masked] is theirs"),
+        ("SSN 536-22-8451 confirmed", "SSN [masked] confirmed"),
+        ("asked jane.roe@gmail.com", "asked j***@gmail.com"),
+        ("benign: matched a test pattern", "benign: matched a test pattern"),
+    ],
+)
+def test_incident_notes_never_store_a_raw_value(api: Running, notes: str, stored: str) -> None:
+    incident_id = api.store.record_incident(card_result(), mail_context())
+    with api.client("reviewer") as reviewer:
+        patched = reviewer.patch(f"/v1/incidents/{incident_id}", json={"notes": notes})
+        assert patched.status_code == 200
+        assert patched.json()["notes"] == stored
+    assert api.store.get_incident(incident_id)["notes"] == stored
+
+
+@pytest.mark.parametrize(
     ("params", "status"),
     [
         ({"since": "2020-01-01T00:00:00Z"}, 200),
