@@ -122,8 +122,9 @@ def sniff(head: bytes, name: str | None = None) -> tuple[str, str]:
 
 
 def _text_kind(head: bytes, name: str | None) -> tuple[str, str]:
-    """Mail, JSON, HTML, XML, CSV (by name) or plain text, from the first bytes."""
-    if _looks_like_mail(head):
+    """Mail (by its headers, or any text named `.eml`), JSON, HTML, XML, CSV (by name) or
+    plain text, from the first bytes."""
+    if _looks_like_mail(head) or (name is not None and name.lower().endswith(".eml")):
         return Kind.EMAIL, "message/rfc822"
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if start[:1] in (b"{", b"["):

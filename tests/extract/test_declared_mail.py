@@ -1,11 +1,14 @@
-"""An item declared `message/rfc822` (what the relay hands over) is read as mail even
-when its few headers do not look like mail to the sniffer: base64 and quoted-printable
-bodies are decoded, not scanned as their encoded text. Other declared types are not
-trusted: the content decides."""
+"""An item declared `message/rfc822` (what the relay hands over), or text named `.eml`
+(an upload, a member of an archive), is read as mail even when its few headers do not
+look like mail to the sniffer: base64 and quoted-printable bodies are decoded, not
+scanned as their encoded text. Other declared types are not trusted: the content
+decides."""
 
 from __future__ import annotations
 
 import base64
+import io
+import zipfile
 
 import pytest
 
@@ -55,3 +58,16 @@ MAIL_PARTS = [("message", "message/rfc822", ""), ("message/headers", "text/plain
 def test_declared_mail(data: bytes, declared: str | None, expected: list[tuple[str, str, str]]) -> None:
     parts = list(extract(Item(data=data, declared_type=declared), Limits()))
     assert [(p.location, p.type, p.text.strip()) for p in parts] == expected
+
+
+def test_text_named_eml_is_mail_even_inside_an_archive() -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("fwd.EML", BASE64_BODY)
+    parts = list(extract(Item(data=archive.getvalue(), name="mail.zip"), Limits()))
+    assert [(p.location, p.type, p.text.strip()) for p in parts] == [
+        ("mail.zip", "application/zip", ""),
+        ("mail.zip/fwd.EML", "message/rfc822", ""),
+        ("mail.zip/fwd.EML/headers", "text/plain", "Subject: x"),
+        ("mail.zip/fwd.EML/body[1]", "text/plain", f"card {CARD}"),
+    ]
