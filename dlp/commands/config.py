@@ -9,6 +9,7 @@ replaced by `********`; problems go to stderr, one per line, with exit status 65
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from dlp.pipeline import policy_folders
 from dlp.policy import PolicySet
 from dlp.smtp.nexthop import parse_next_hop
 
-__all__ = ["check_settings", "register"]
+__all__ = ["check_settings", "config_warnings", "register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +42,7 @@ def check_settings(settings: Settings) -> list[str]:
         ("smtp.listen", lambda: parse_listen(settings.smtp.listen)),
         ("http.listen", lambda: parse_listen(settings.http.listen)),
         ("smtp.next_hop", lambda: parse_next_hop(settings.smtp.next_hop, settings.smtp.next_hop_tls)),
+        ("smtp.client_networks", lambda: _client_networks(settings)),
         ("alerts", lambda: sinks_from_settings(settings)),
         (
             "policies",
@@ -56,6 +58,25 @@ def check_settings(settings: Settings) -> list[str]:
         except DlpError as exc:
             problems.append(f"{name}: {exc}")
     return problems
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """Valid settings an operator should think twice about: a client network that is the
+    whole address space makes the relay an open relay unless the network in front of it
+    keeps everyone but the MTAs away."""
+    whole = [n for n in _client_networks(settings) if n.prefixlen == 0]
+    return [
+        f"smtp.client_networks: {network} lets any host send mail through the relay (an open relay "
+        "unless a firewall or network policy lets only your MTAs reach it)"
+        for network in whole
+    ]
+
+
+def _client_networks(settings: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(n, strict=False) for n in settings.smtp.client_networks]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _tls_files(settings: Settings) -> None:
@@ -78,5 +99,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"dlp: {problem}", file=sys.stderr)
     if problems:
         return USAGE_ERROR + 1
+    for warning in config_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
     print("dlp: configuration OK", file=sys.stderr)
     return 0

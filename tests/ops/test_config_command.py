@@ -55,6 +55,10 @@ def test_global_config_option_is_used(tmp_path: Path, capsys: pytest.CaptureFixt
         ("alerts:\n  webhook_url: https://siem.example/\n", "dlp: alerts: alerts.webhook_secret: required"),
         ("policies: [/nonexistent/policies]\n", "dlp: policies: policy folder /nonexistent/policies"),
         ("- a list\n", "the top level must be a mapping"),
+        (
+            "smtp:\n  client_networks: [10.0.0.0/33]\n",
+            "dlp: smtp.client_networks: '10.0.0.0/33' does not appear to be an IPv4 or IPv6 network",
+        ),
     ],
 )
 def test_problems_exit_65_and_name_the_key(
@@ -62,3 +66,26 @@ def test_problems_exit_65_and_name_the_key(
 ) -> None:
     assert main(["config", "check", str(write(tmp_path, text))]) == 65
     assert problem in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("networks", "warnings"),
+    [
+        ("[127.0.0.0/8, '::1/128']", []),
+        ("[172.16.0.0/12]", []),
+        ("[0.0.0.0/0, '::/0']", ["0.0.0.0/0", "::/0"]),
+    ],
+)
+def test_a_whole_address_space_client_network_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], networks: str, warnings: list[str]
+) -> None:
+    config = write(tmp_path, f"state_dir: {tmp_path / 'var'}\nsmtp:\n  client_networks: {networks}\n")
+    assert main(["config", "check", str(config)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        *(
+            f"warning: smtp.client_networks: {network} lets any host send mail through the relay "
+            "(an open relay unless a firewall or network policy lets only your MTAs reach it)"
+            for network in warnings
+        ),
+        "dlp: configuration OK",
+    ]
