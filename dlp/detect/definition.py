@@ -16,6 +16,7 @@ from typing import Any
 import regex
 import yaml
 
+from dlp.detect.dictionary import read_terms
 from dlp.detect.masking import MASKS, NORMALISERS
 from dlp.detect.validators import VALIDATORS
 from dlp.errors import DefinitionError
@@ -26,6 +27,7 @@ __all__ = [
     "CATEGORIES",
     "REGULATIONS",
     "Definition",
+    "DictionaryDef",
     "PatternDef",
     "load_definition",
     "load_folders",
@@ -33,7 +35,7 @@ __all__ = [
 
 CATEGORIES = ("pii", "pci", "phi", "financial", "secret", "crm")
 REGULATIONS = ("gdpr", "ccpa", "hipaa", "pci-dss", "glba")
-ANCHORS = ("digits", "email", "literal", "letters-digits", "keyword", "table")
+ANCHORS = ("digits", "email", "literal", "letters-digits", "keyword", "dictionary", "table")
 EXCLUDE_ACTIONS = ("drop", "lower")
 REGEX_TIMEOUT_SECONDS = 0.05
 
@@ -45,6 +47,7 @@ _TOP_KEYS = {
     "anchor",
     "literals",
     "digits",
+    "dictionary",
     "run_contains",
     "patterns",
     "validator",
@@ -64,6 +67,7 @@ _TOP_KEYS = {
 }
 _PATTERN_KEYS = {"id", "regex", "confidence", "requires_context"}
 _CONFIDENCE_KEYS = {"valid", "context", "negative"}
+_DICTIONARY_KEYS = {"file", "confidence", "requires_context"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,20 @@ class PatternDef:
 
     id: str
     regex: regex.Pattern[str]
+    confidence: Confidence
+    requires_context: bool
+
+
+@dataclass(frozen=True)
+class DictionaryDef:
+    """A keyword dictionary: its file, its lower-cased terms and the base confidence of a hit.
+
+    `id` is what a finding's explanation names as its pattern (`dictionary <file name>`).
+    """
+
+    id: str
+    file: str
+    terms: tuple[str, ...]
     confidence: Confidence
     requires_context: bool
 
@@ -88,6 +106,7 @@ class Definition:
     source: str
     patterns: tuple[PatternDef, ...] = ()
     literals: tuple[str, ...] = ()
+    dictionary: DictionaryDef | None = None
     digits: tuple[int, int] = (1, 64)
     run_contains: str = ""
     validator: str | None = None
@@ -115,11 +134,13 @@ class Definition:
                 levels = ", ".join(f"{level} from {rows}" for level, rows in thresholds.items())
                 return f"aggregate {self.aggregate}: rows with personal data: {levels}"
             return f"aggregate {self.aggregate}: header signature high; report footer medium"
+        sources: list[PatternDef | DictionaryDef] = [*self.patterns]
+        if self.dictionary is not None:
+            sources.append(self.dictionary)
         bases = ", ".join(
-            f"{p.id}={p.confidence.label}{' (needs context)' if p.requires_context else ''}"
-            for p in self.patterns
+            f"{p.id}={p.confidence.label}{' (needs context)' if p.requires_context else ''}" for p in sources
         )
-        parts = [f"pattern {bases}"]
+        parts = [f"{'term' if self.dictionary else 'pattern'} {bases}"]
         if self.validator:
             parts.append(f"validator {self.validator}: pass +{self.raise_valid}, fail drops")
         if self.keywords:
@@ -216,6 +237,33 @@ def _compile(reader: _Reader, node: yaml.Node, fieldname: str) -> regex.Pattern[
     return compiled
 
 
+def _base(reader: _Reader, fields: dict[str, yaml.Node], name: str) -> tuple[Confidence, bool]:
+    """A pattern's or dictionary's base confidence (low by default) and `requires_context`."""
+    base = Confidence.LOW
+    if "confidence" in fields:
+        base = Confidence.parse(
+            reader.choice(fields["confidence"], f"{name}.confidence", ("low", "medium", "high"))
+        )
+    needs = (
+        reader.boolean(fields["requires_context"], f"{name}.requires_context")
+        if ("requires_context" in fields)
+        else False
+    )
+    return base, needs
+
+
+def _dictionary(reader: _Reader, node: yaml.Node, folder: Path) -> DictionaryDef:
+    """The `dictionary` mapping: its file (relative to the definition's folder) read and checked."""
+    fields = reader.mapping(node, "dictionary", _DICTIONARY_KEYS)
+    if "file" not in fields:
+        raise reader.fail(node, "dictionary.file", "missing")
+    name = reader.string(fields["file"], "dictionary.file")
+    path = folder / name
+    terms = read_terms(path, reader.file, fields["file"].start_mark.line + 1, "dictionary.file")
+    base, needs = _base(reader, fields, "dictionary")
+    return DictionaryDef(f"dictionary {path.name}", str(path), terms, base, needs)
+
+
 def _patterns(reader: _Reader, node: yaml.Node) -> tuple[PatternDef, ...]:
     if not isinstance(node, yaml.SequenceNode) or not node.value:
         raise reader.fail(node, "patterns", "expected a non-empty list")
@@ -231,16 +279,7 @@ def _patterns(reader: _Reader, node: yaml.Node) -> tuple[PatternDef, ...]:
         if pid in seen:
             raise reader.fail(fields["id"], f"{name}.id", f"duplicate pattern id '{pid}'")
         seen.add(pid)
-        base = Confidence.LOW
-        if "confidence" in fields:
-            base = Confidence.parse(
-                reader.choice(fields["confidence"], f"{name}.confidence", ("low", "medium", "high"))
-            )
-        needs = (
-            reader.boolean(fields["requires_context"], f"{name}.requires_context")
-            if ("requires_context" in fields)
-            else False
-        )
+        base, needs = _base(reader, fields, name)
         out.append(PatternDef(pid, _compile(reader, fields["regex"], f"{name}.regex"), base, needs))
     return tuple(out)
 
@@ -279,10 +318,18 @@ def load_definition(
         if problem:
             raise reader.fail(f.get("params", f["aggregate"]), "params", problem)
         kw.update(aggregate=name, params=params)
-        for key in ("patterns", "validator", "literals"):
+        for key in ("patterns", "validator", "literals", "dictionary"):
             if key in f:
                 raise reader.fail(f[key], key, "not allowed with anchor: table")
+    elif anchor == "dictionary":
+        if "dictionary" not in f:
+            raise reader.fail(root, "dictionary", "missing (required by anchor: dictionary)")
+        if "patterns" in f:
+            raise reader.fail(f["patterns"], "patterns", "not allowed with anchor: dictionary")
+        kw["dictionary"] = _dictionary(reader, f["dictionary"], path.parent)
     else:
+        if "dictionary" in f:
+            raise reader.fail(f["dictionary"], "dictionary", "only allowed with anchor: dictionary")
         if "patterns" not in f:
             raise reader.fail(root, "patterns", "missing")
         kw["patterns"] = _patterns(reader, f["patterns"])

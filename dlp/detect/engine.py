@@ -32,7 +32,7 @@ from typing import Any
 import ahocorasick
 
 from dlp.detect.anchors import digit_runs, find_all, letters_digits
-from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, PatternDef, load_folders
+from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
 from dlp.detect.masking import MASKS, NORMALISERS, keyed_hash
 from dlp.detect.tabular import AGGREGATES, column_of, normalise_header
 from dlp.detect.validators import VALIDATORS
@@ -159,7 +159,7 @@ class _Detector:
 @dataclass(slots=True)
 class _Hit:
     det: _Detector
-    pattern: PatternDef
+    pattern: PatternDef | DictionaryDef
     start: int
     end: int
     value: str
@@ -202,7 +202,7 @@ class _Words:
 class _Scan:
     """Everything one `detect` call learns about its text: keyword and literal positions."""
 
-    __slots__ = ("context", "header_ctx", "literals", "negative", "part", "text", "triggers")
+    __slots__ = ("context", "header_ctx", "literals", "negative", "part", "terms", "text", "triggers")
 
     def __init__(self, part: Part) -> None:
         self.part = part
@@ -211,6 +211,7 @@ class _Scan:
         self.negative: dict[int, _Words] = {}
         self.triggers: dict[int, list[tuple[int, int]]] = {}
         self.literals: list[tuple[int, _Detector]] = []
+        self.terms: list[_Hit] = []
         self.header_ctx: dict[int, dict[int, str]] | None = None
 
 
@@ -231,6 +232,13 @@ def _is_word(text: str, pos: int, size: int) -> bool:
     if end < len(text) and text[end].isalnum():
         return text[end] == "s" and (end + 1 >= len(text) or not text[end + 1].isalnum())
     return True
+
+
+def _is_term(text: str, start: int, end: int) -> bool:
+    """Whether `text[start:end]` is bounded by non-word characters (no plural allowed)."""
+    if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        return False
+    return end >= len(text) or not (text[end].isalnum() or text[end] == "_")
 
 
 def _keyword_in(cell: str, keywords: Iterable[str]) -> str | None:
@@ -274,8 +282,8 @@ class Engine:
         )
 
     def _build_automaton(self) -> Any:
-        """One automaton for every keyword, negative keyword and literal of every detector;
-        each key maps to (kind, detector index, original literal) entries."""
+        """One automaton for every keyword, negative keyword, literal and dictionary term of
+        every detector; each key maps to (kind, detector index, original literal) entries."""
         entries: dict[str, list[tuple[str, int, str]]] = {}
         for det in self._all:
             for keyword in det.d.keywords:
@@ -284,6 +292,10 @@ class Engine:
                 entries.setdefault(keyword, []).append(("n", det.index, keyword))
             for literal in det.d.literals:
                 entries.setdefault(literal.lower(), []).append(("l", det.index, literal))
+            if det.d.dictionary is not None:
+                term_entry = ("d", det.index, "")
+                for term in det.d.dictionary.terms:
+                    entries.setdefault(term, []).append(term_entry)
         if not entries:
             return None
         automaton = ahocorasick.Automaton()
@@ -341,6 +353,12 @@ class Engine:
                     if text.startswith(original, start):
                         literals.append((start, dets[index]))
                     continue
+                if kind == "d":
+                    if _is_term(low, start, end + 1):
+                        det = dets[index]
+                        assert det.d.dictionary is not None
+                        scan.terms.append(_Hit(det, det.d.dictionary, start, end + 1, text[start : end + 1]))
+                    continue
                 if word is None:
                     word = _is_word(low, start, size)
                 if not word:
@@ -390,6 +408,7 @@ class Engine:
                     )
         for pos, det in scan.literals:
             self._match_at(det, text, pos, min(n, pos + _LITERAL_SPAN), hits)
+        hits.extend(scan.terms)
 
     def _digit_candidate(
         self, dets: tuple[_Detector, ...], text: str, start: int, end: int, hits: list[_Hit]
