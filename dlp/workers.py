@@ -11,10 +11,12 @@ Why not `concurrent.futures.ProcessPoolExecutor`: it moves every task through tw
 threads in the parent (a manager and a queue feeder), and those threads take the GIL
 from the event loop several times per scan. With a few hundred 10-KB mails a second,
 that cost the relay's event loop about 2.5 ms of CPU per message, more than the SMTP
-work itself. Here each worker owns one end of a socket pair; the awaiting coroutine
-writes the pickled request and reads the pickled reply with the running loop's own
-`sock_sendall` / `sock_recv_into`, so the parent has no helper threads at all. The pool
-is not tied to one event loop (tests and the HTTP server use it from several).
+work itself. Here each worker process owns `SLOTS` socket pairs (channels); the awaiting
+coroutine writes the pickled request and reads the pickled reply with the running
+loop's own `sock_sendall` / `sock_recv_into`, so the parent has no helper threads at all.
+Two channels per process keep a worker busy while the event loop gets round to reading
+its last reply. The pool is not tied to one event loop (tests and the HTTP server use it
+from several).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import collections
 import contextlib
 import multiprocessing
 import pickle
+import select
 import signal
 import socket
 import struct
@@ -45,13 +48,14 @@ __all__ = ["ScanPool"]
 _HEADER = struct.Struct("!Q")
 _CONTEXT = multiprocessing.get_context("spawn")
 _START_SECONDS = 300.0
+SLOTS = 2
 
 
 def _worker_main(
-    channel: socket.socket, settings: Settings, policy_folders: Sequence[Path] | None, ready: Event
+    channels: list[socket.socket], settings: Settings, policy_folders: Sequence[Path] | None, ready: Event
 ) -> None:
-    """A worker process: build the scanner, then answer one request at a time until
-    the parent closes its end of the channel."""
+    """A worker process: build the scanner, then answer requests on its channels, one at
+    a time, until the parent has closed every channel."""
     # Ctrl-C reaches the whole process group: the parent decides when workers stop
     # (after in-flight scans), so a worker must not die of SIGINT mid-scan.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -60,11 +64,15 @@ def _worker_main(
         policies = PolicySet.load(policy_folders, internal_domains=settings.internal_domains)
     scanner = Scanner.from_settings(settings, policies=policies)
     ready.set()
-    with channel:
-        while True:
+    open_channels = list(channels)
+    while open_channels:
+        readable, _, _ = select.select(open_channels, [], [])
+        for channel in readable:
             request = _receive(channel)
             if request is None:
-                return
+                open_channels.remove(channel)
+                channel.close()
+                continue
             item, context = pickle.loads(request)
             try:
                 reply = pickle.dumps((True, scanner.scan(item, context)), pickle.HIGHEST_PROTOCOL)
@@ -100,19 +108,53 @@ def _read_exactly(channel: socket.socket, size: int) -> bytes | None:
     return bytes(buffer)
 
 
-class _Worker:
-    """One worker process and the parent's end of its channel."""
+class _Process:
+    """One worker process with `SLOTS` channels: while the parent reads one reply and
+    hands over the next request, the worker is already scanning on another channel, so
+    it never waits for the event loop."""
 
     def __init__(self, settings: Settings, policy_folders: Sequence[Path] | None, generation: int) -> None:
         self.generation = generation
-        self.channel, child = socket.socketpair()
+        self.replaced = False
+        self.active = 0
+        pairs = [socket.socketpair() for _ in range(SLOTS)]
         self.ready = _CONTEXT.Event()
         self.process: BaseProcess = _CONTEXT.Process(
-            target=_worker_main, args=(child, settings, policy_folders, self.ready), daemon=True
+            target=_worker_main,
+            args=([child for _, child in pairs], settings, policy_folders, self.ready),
+            daemon=True,
         )
         self.process.start()
-        child.close()
-        self.channel.setblocking(False)
+        self.slots = []
+        for parent, child in pairs:
+            child.close()
+            parent.setblocking(False)
+            self.slots.append(_Worker(self, parent))
+
+    def wait_ready(self) -> None:
+        """Block until the worker has built its scanner; raise if it died instead."""
+        deadline = time.monotonic() + _START_SECONDS
+        while not self.ready.wait(0.05):
+            if not self.process.is_alive() or time.monotonic() > deadline:
+                raise ScanTimeout(f"a scan worker did not start (exit code {self.process.exitcode})")
+
+    def kill(self) -> None:
+        """End the process now (a stuck or abandoned scan)."""
+        for slot in self.slots:
+            slot.stop()
+        with contextlib.suppress(Exception):
+            self.process.kill()
+        with contextlib.suppress(Exception):
+            self.process.join(5)
+
+
+class _Worker:
+    """One channel to a worker process: one request at a time."""
+
+    def __init__(self, process: _Process, channel: socket.socket) -> None:
+        self.process = process
+        self.generation = process.generation
+        self.channel = channel
 
     async def call(self, item: Item, context: ScanContext) -> ScanResult:
         """Send one request and wait for its reply on the running loop."""
@@ -139,25 +181,11 @@ class _Worker:
             got += n
         return buffer
 
-    def wait_ready(self) -> None:
-        """Block until the worker has built its scanner; raise if it died instead."""
-        deadline = time.monotonic() + _START_SECONDS
-        while not self.ready.wait(0.05):
-            if not self.process.is_alive() or time.monotonic() > deadline:
-                raise ScanTimeout(f"a scan worker did not start (exit code {self.process.exitcode})")
-
     def stop(self) -> None:
-        """Close the channel: the worker exits after its current request."""
+        """Close the channel: the worker exits after its current request once every
+        channel of its process is closed."""
         with contextlib.suppress(OSError):
             self.channel.close()
-
-    def kill(self) -> None:
-        """End the process now (a stuck or abandoned scan)."""
-        self.stop()
-        with contextlib.suppress(Exception):
-            self.process.kill()
-        with contextlib.suppress(Exception):
-            self.process.join(5)
 
 
 class ScanPool:
@@ -175,10 +203,10 @@ class ScanPool:
         self._closed = False
         self._busy: set[_Worker] = set()
         self._waiters: collections.deque[asyncio.Future[_Worker]] = collections.deque()
-        self._idle: list[_Worker] = [self._spawn() for _ in range(self._size)]
+        self._idle: list[_Worker] = [slot for _ in range(self._size) for slot in self._spawn()]
 
-    def _spawn(self) -> _Worker:
-        return _Worker(self._settings, self._policy_folders, self._generation)
+    def _spawn(self) -> list[_Worker]:
+        return _Process(self._settings, self._policy_folders, self._generation).slots
 
     async def scan(self, item: Item, context: ScanContext, timeout: float | None = None) -> ScanResult:
         """Scan in a worker; raise `ScanTimeout` past `timeout` seconds (default: the
@@ -208,7 +236,10 @@ class ScanPool:
             if self._closed:
                 raise ScanTimeout("the scan pool is closed")
             if self._idle:
-                worker = self._idle.pop()
+                # The slot of the least busy process: spread scans over the processes.
+                index = min(range(len(self._idle)), key=lambda i: self._idle[i].process.active)
+                worker = self._idle.pop(index)
+                worker.process.active += 1
                 self._busy.add(worker)
                 return worker
             waiter: asyncio.Future[_Worker] = loop.create_future()
@@ -226,6 +257,7 @@ class ScanPool:
         with self._lock:
             if self._closed or worker.generation != self._generation:
                 self._busy.discard(worker)
+                worker.process.active -= 1
                 worker.stop()
                 self._released.notify_all()
                 return
@@ -234,6 +266,7 @@ class ScanPool:
                 if not waiter.done() and _call_soon(waiter, self._hand_over, waiter, worker):
                     return
             self._busy.discard(worker)
+            worker.process.active -= 1
             self._idle.append(worker)
             self._released.notify_all()
 
@@ -244,13 +277,22 @@ class ScanPool:
             waiter.set_result(worker)
 
     def _discard(self, worker: _Worker) -> None:
-        worker.kill()
+        dead = worker.process
+        dead.kill()
         with self._lock:
             self._busy.discard(worker)
+            dead.active -= 1
+            self._idle = [slot for slot in self._idle if slot.process is not dead]
             self._released.notify_all()
-            replace = not self._closed and worker.generation == self._generation
+            replace = not self._closed and dead.generation == self._generation and not dead.replaced
+            dead.replaced = True
         if replace:
-            self._release(self._spawn())
+            for slot in self._spawn():
+                self._add(slot)
+
+    def _add(self, slot: _Worker) -> None:
+        slot.process.active += 1
+        self._release(slot)
 
     def reload(self, policy_folders: Sequence[Path]) -> None:
         """Use a new (already validated) set of policy folders for scans started from now on."""
@@ -261,14 +303,15 @@ class ScanPool:
         for worker in old:
             worker.stop()
         for _ in range(self._size):
-            self._release(self._spawn())
+            for slot in self._spawn():
+                self._add(slot)
 
     def warm_up(self) -> None:
         """Start every worker now (building engines) instead of on the first scan."""
         with self._lock:
-            workers = [w for w in (*self._idle, *self._busy) if w.generation == self._generation]
-        for worker in workers:
-            worker.wait_ready()
+            processes = {w.process for w in (*self._idle, *self._busy) if w.generation == self._generation}
+        for process in processes:
+            process.wait_ready()
 
     def close(self) -> None:
         """Stop the workers after the scans in progress."""
@@ -283,10 +326,10 @@ class ScanPool:
         with self._lock:
             self._released.wait_for(lambda: not self._busy, self._settings.limits.max_seconds + 5.0)
             leftover = list(self._busy)
-        for worker in [*idle, *leftover]:
-            worker.process.join(5)
-            if worker.process.is_alive():
-                worker.kill()
+        for process in {w.process for w in (*idle, *leftover)}:
+            process.process.join(5)
+            if process.process.is_alive():
+                process.kill()
 
 
 def _fail_closed(waiter: asyncio.Future[_Worker]) -> None:
