@@ -3,8 +3,10 @@
 `Engine.from_folders` loads and compiles every definition once. `Engine.detect(part)`
 scans a part's text in a few cheap passes and only then runs regexes, in small regions:
 
-1. one Aho-Corasick pass (pyahocorasick) over the lower-cased text finds every keyword,
-   negative keyword and literal key prefix of every detector at once;
+1. one Aho-Corasick pass (ahocorasick-rs, a DFA in Rust, several times faster than
+   pyahocorasick and returning all matches in one call) over the lower-cased text finds
+   every keyword, negative keyword, literal key prefix and dictionary term of every
+   detector at once; keyword matches are kept as they come, unsorted per detector;
 2. cheap anchor scans (`dlp.detect.anchors`) find digit runs, IBAN-like letter-digit
    starts and '@' signs; each digit run goes only to the detectors whose values have
    that many digits;
@@ -12,7 +14,8 @@ scans a part's text in a few cheap passes and only then runs regexes, in small r
    its candidates (keyword-anchored detectors: in a window after their keyword), then
    its validator and filters (Presidio semantics: True raises, False drops, None keeps);
 4. context is looked up, never scanned again: a keyword of the detector within its
-   window (a binary search in the keyword positions of step 1) or the column header of
+   window (a binary search in the match ends of step 1, then a look at the few matches
+   in range: a keyword far from every candidate costs nothing) or the column header of
    tabular text; negative keywords and excluded values lower or drop the match;
 5. a match overlapping a stronger match of another detector is dropped, aggregates
    (customer lists, CRM export headers) judge the table as a whole, and each result
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import ahocorasick
+import ahocorasick_rs
 
 from dlp.detect.anchors import digit_runs, find_all, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
@@ -55,6 +58,9 @@ _SUBRUN_MIN_DIGITS = 7
 # before the keyword ("E11.9 (ICD-10)"), so a value belonging to the previous label is not taken.
 _BACKWARD = 4
 _SEPARATORS = str.maketrans("", "", " -./()")
+# Up to this many automaton keys the automaton is a DFA (fastest scan; its memory grows with
+# the keys); a large dictionary gets the library's default, a compact NFA.
+_DFA_KEYS = 20_000
 
 Search = Callable[[str, int, int], Any]
 
@@ -174,7 +180,7 @@ class _Scored:
 
 
 class _Words:
-    """Keyword positions of one kind (context or negative) for one detector, sorted."""
+    """Positions of one keyword-anchored detector's keywords, sorted, with the keyword at each."""
 
     __slots__ = ("keywords", "positions")
 
@@ -182,37 +188,49 @@ class _Words:
         self.positions: list[int] = []
         self.keywords: list[str] = []
 
-    def near(self, start: int, end: int, window: int) -> str | None:
-        """A keyword starting within `window` characters of [start, end), or None."""
-        positions = self.positions
-        i = bisect.bisect_left(positions, start - window)
-        if i < len(positions) and positions[i] <= end + window:
-            return self.keywords[i]
-        return None
-
-    def before(self, start: int, window: int) -> str | None:
-        """A keyword starting within `window` characters before `start`, or None."""
-        positions = self.positions
-        i = bisect.bisect_left(positions, start - window)
-        if i < len(positions) and positions[i] < start:
-            return self.keywords[i]
-        return None
-
 
 class _Scan:
-    """Everything one `detect` call learns about its text: keyword and literal positions."""
+    """Everything one `detect` call learns about its text: the automaton's matches (in the
+    order they end), literal and dictionary hits, keyword-anchored detectors' keywords."""
 
-    __slots__ = ("context", "header_ctx", "literals", "negative", "part", "terms", "text", "triggers")
+    __slots__ = ("ends", "header_ctx", "literals", "low", "matches", "part", "terms", "text", "triggers")
 
     def __init__(self, part: Part) -> None:
         self.part = part
         self.text = part.text
-        self.context: dict[int, _Words] = {}
-        self.negative: dict[int, _Words] = {}
-        self.triggers: dict[int, list[tuple[int, int]]] = {}
+        self.low = ""
+        self.matches: list[tuple[int, int, int]] = []
+        self.ends: list[int] | None = None
+        self.triggers: dict[int, _Words] = {}
         self.literals: list[tuple[int, _Detector]] = []
         self.terms: list[_Hit] = []
         self.header_ctx: dict[int, dict[int, str]] | None = None
+
+    def keyword(self, table: dict[int, str], lo: int, hi: int, longest: int) -> str | None:
+        """The keyword of `table` (automaton key index -> keyword) standing as a whole word and
+        starting earliest in [lo, hi], or None: a binary search in the match ends, then a
+        look at the few matches ending in range."""
+        ends = self.ends
+        if ends is None:
+            ends = self.ends = [match[2] for match in self.matches]
+        matches, low = self.matches, self.low
+        i = bisect.bisect_left(ends, lo + 1)
+        limit = hi + longest
+        count = len(ends)
+        best = -1
+        found: str | None = None
+        while i < count and ends[i] <= limit:
+            key, start, stop = matches[i]
+            i += 1
+            keyword = table.get(key)
+            if (
+                keyword is not None
+                and lo <= start <= hi
+                and (found is None or start < best)
+                and _is_word(low, start, stop - start)
+            ):
+                best, found = start, keyword
+        return found
 
 
 def _lowered(text: str) -> str:
@@ -232,6 +250,16 @@ def _is_word(text: str, pos: int, size: int) -> bool:
     if end < len(text) and text[end].isalnum():
         return text[end] == "s" and (end + 1 >= len(text) or not text[end + 1].isalnum())
     return True
+
+
+def _find(automaton: ahocorasick_rs.AhoCorasick, low: str) -> list[tuple[int, int, int]]:
+    """Every (pattern index, start, end) in the lower-cased text, overlaps included. Lone
+    surrogates (text decoded with `surrogateescape`) cannot cross into Rust: each becomes
+    '?' for the search, which keeps every offset."""
+    try:
+        return automaton.find_matches_as_indexes(low, overlapping=True)
+    except UnicodeEncodeError:
+        return automaton.find_matches_as_indexes(low.encode("utf-8", "replace").decode(), overlapping=True)
 
 
 def _is_term(text: str, start: int, end: int) -> bool:
@@ -274,6 +302,10 @@ class Engine:
             tuple(det for det in self._by_anchor.get("digits", ()) if det.d.digits[0] <= n <= det.d.digits[1])
             for n in range(_MAX_DIGITS + 1)
         ]
+        self._context_keys: list[dict[int, str]] = [{} for _ in self._all]
+        self._negative_keys: list[dict[int, str]] = [{} for _ in self._all]
+        self._eager: dict[int, tuple[tuple[str, int, str], ...]] = {}
+        self._longest = 0
         self._automaton = self._build_automaton()
         self._headers: dict[tuple[str, ...], dict[int, dict[int, str]]] = {}
         self._infos = tuple(
@@ -281,9 +313,11 @@ class Engine:
             for d in sorted(definitions, key=lambda d: d.id)
         )
 
-    def _build_automaton(self) -> Any:
+    def _build_automaton(self) -> ahocorasick_rs.AhoCorasick | None:
         """One automaton for every keyword, negative keyword, literal and dictionary term of
-        every detector; each key maps to (kind, detector index, original literal) entries."""
+        every detector. Keywords are looked up per candidate (`_context_keys`, `_negative_keys`:
+        per detector, key index -> keyword); literals, dictionary terms and the keywords of
+        keyword-anchored detectors are handled as the matches come (`_eager`)."""
         entries: dict[str, list[tuple[str, int, str]]] = {}
         for det in self._all:
             for keyword in det.d.keywords:
@@ -298,11 +332,22 @@ class Engine:
                     entries.setdefault(term, []).append(term_entry)
         if not entries:
             return None
-        automaton = ahocorasick.Automaton()
-        for key, value in entries.items():
-            automaton.add_word(key, (len(key), tuple(value)))
-        automaton.make_automaton()
-        return automaton
+        keys = list(entries)
+        for key_index, key_entries in enumerate(entries.values()):
+            eager = []
+            for kind, index, original in key_entries:
+                if kind == "c":
+                    self._context_keys[index][key_index] = original
+                elif kind == "n":
+                    self._negative_keys[index][key_index] = original
+                if kind in "ld" or (kind == "c" and self._all[index].d.anchor == "keyword"):
+                    eager.append((kind, index, original))
+                if kind in "cn":
+                    self._longest = max(self._longest, len(original))
+            if eager:
+                self._eager[key_index] = tuple(eager)
+        implementation = ahocorasick_rs.Implementation.DFA if len(keys) <= _DFA_KEYS else None
+        return ahocorasick_rs.AhoCorasick(keys, implementation=implementation)
 
     @classmethod
     def from_folders(cls, folders: Sequence[Path], hash_key: bytes) -> Engine:
@@ -339,41 +384,33 @@ class Engine:
         return findings
 
     def _keywords(self, scan: _Scan) -> None:
-        """The one Aho-Corasick pass: keyword, negative keyword and literal positions."""
+        """The one Aho-Corasick pass. Its matches are kept for context lookups; literal
+        positions, dictionary hits and keyword-anchored detectors' keywords are taken now."""
         if self._automaton is None:
             return
-        low = _lowered(scan.text)
+        low = scan.low = _lowered(scan.text)
         text = scan.text
-        context, negative, literals, dets = scan.context, scan.negative, scan.literals, self._all
-        for end, (size, entries) in self._automaton.iter(low):
-            start = end - size + 1
-            word: bool | None = None
+        literals, triggers, dets, eager = scan.literals, scan.triggers, self._all, self._eager
+        matches = scan.matches = _find(self._automaton, low)
+        for key, start, stop in matches:
+            entries = eager.get(key)
+            if entries is None:
+                continue
             for kind, index, original in entries:
                 if kind == "l":
                     if text.startswith(original, start):
                         literals.append((start, dets[index]))
-                    continue
-                if kind == "d":
-                    if _is_term(low, start, end + 1):
+                elif kind == "d":
+                    if _is_term(low, start, stop):
                         det = dets[index]
                         assert det.d.dictionary is not None
-                        scan.terms.append(_Hit(det, det.d.dictionary, start, end + 1, text[start : end + 1]))
-                    continue
-                if word is None:
-                    word = _is_word(low, start, size)
-                if not word:
-                    continue
-                table = context if kind == "c" else negative
-                words = table.get(index)
-                if words is None:
-                    words = table[index] = _Words()
-                words.positions.append(start)
-                words.keywords.append(original)
-        for words in (*context.values(), *negative.values()):
-            if any(a > b for a, b in zip(words.positions, words.positions[1:], strict=False)):
-                order = sorted(range(len(words.positions)), key=words.positions.__getitem__)
-                words.positions = [words.positions[i] for i in order]
-                words.keywords = [words.keywords[i] for i in order]
+                        scan.terms.append(_Hit(det, det.d.dictionary, start, stop, text[start:stop]))
+                elif _is_word(low, start, stop - start):
+                    words = triggers.get(index)
+                    if words is None:
+                        words = triggers[index] = _Words()
+                    words.positions.append(start)
+                    words.keywords.append(original)
 
     def _anchored(self, scan: _Scan, hits: list[_Hit]) -> None:
         text = scan.text
@@ -478,7 +515,7 @@ class Engine:
             if scan.part.table is not None and det.index in self._header_context(scan):
                 windows = [(0, n)]
             else:
-                words = scan.context.get(det.index)
+                words = scan.triggers.get(det.index)
                 if words is None:
                     continue
                 before = det.d.window // _BACKWARD
@@ -569,9 +606,9 @@ class Engine:
         if context is not None:
             level += d.raise_context
             notes.append(f"context {context}")
-        negatives = scan.negative.get(det.index)
-        if negatives is not None:
-            negative = negatives.before(hit.start, d.negative_window)
+        negatives = self._negative_keys[det.index]
+        if negatives:
+            negative = scan.keyword(negatives, hit.start - d.negative_window, hit.start - 1, self._longest)
             if negative is not None:
                 level -= d.lower_negative
                 notes.append(f"negative {negative}")
@@ -586,9 +623,10 @@ class Engine:
 
     def _context(self, scan: _Scan, det: _Detector, hit: _Hit) -> str | None:
         """A keyword of the detector within its window, or the value's column header."""
-        words = scan.context.get(det.index)
-        if words is not None:
-            keyword = words.near(hit.start, hit.end, det.d.window)
+        keywords = self._context_keys[det.index]
+        if keywords:
+            window = det.d.window
+            keyword = scan.keyword(keywords, hit.start - window, hit.end + window, self._longest)
             if keyword is not None:
                 return keyword
         if scan.part.table is not None:
