@@ -23,6 +23,7 @@ import ipaddress
 import re
 import string
 from collections.abc import Callable
+from functools import cache
 
 import phonenumbers
 
@@ -329,12 +330,62 @@ def _is_date_or_timestamp(text: str, digits: str) -> bool:
     return match is not None and _numeric_date_ok(match.group(1), match.group(3), match.group(4))
 
 
+_NANP_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+               "voicemail", "fixed_line", "mobile")  # fmt: skip
+_NANP_LENGTH = 10
+
+Pattern = re.Pattern[str]
+
+
+@cache
+def _nanp_regions() -> tuple[tuple[Pattern | None, Pattern | None], ...]:
+    """For each region of country code 1, in libphonenumber's order: its leading-digits
+    pattern and one pattern matching a 10-digit national number of any valid type (None when
+    no type can), built from phonenumbers' own metadata."""
+    out = []
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
+        if meta is None:
+            continue
+
+        def fits(desc: phonenumbers.PhoneNumberDesc | None) -> bool:
+            return (
+                desc is not None
+                and bool(desc.national_number_pattern)
+                and (not desc.possible_length or _NANP_LENGTH in desc.possible_length)
+            )
+
+        general = meta.general_desc
+        types = [getattr(meta, name) for name in _NANP_TYPES]
+        branches = [f"(?:{t.national_number_pattern})" for t in types if fits(t)]
+        valid = None
+        if general is not None and fits(general) and branches:
+            valid = re.compile(f"(?=(?:{general.national_number_pattern})$)(?:{'|'.join(branches)})$")
+        leading = re.compile(meta.leading_digits) if meta.leading_digits is not None else None
+        out.append((leading, valid))
+    return tuple(out)
+
+
+def _nanp_is_valid(national: str) -> bool:
+    """`phonenumbers.is_valid_number` for a 10-digit number of country code 1, without the
+    parse: the region is the first whose leading digits match, or else the first where the
+    number is of a valid type (libphonenumber's own rule), and the number must be valid there."""
+    for leading, valid in _nanp_regions():
+        if leading is not None:
+            if leading.match(national):
+                return valid is not None and valid.match(national) is not None
+        elif valid is not None and valid.match(national) is not None:
+            return True
+    return False
+
+
 def validate_phone_number(value: str) -> bool | None:
     """A phone number valid (per libphonenumber) for the region of its leading +, else the US.
 
     A leading 00 counts as +. The phonenumbers parse costs 20-80 us, so cheap vetoes come first:
     digit count (7-17), US numbers whose area code starts with 0 or 1, and (without a +) dates,
-    14-digit timestamps and Unix epochs.
+    14-digit timestamps and Unix epochs. A plain US number (10 digits, or 11 with a leading 1)
+    skips the parse: `_nanp_is_valid` applies libphonenumber's metadata to it directly.
     """
     text = value.strip()
     if text.startswith("00"):
@@ -351,6 +402,8 @@ def validate_phone_number(value: str) -> bool | None:
             return False
         if _is_date_or_timestamp(text, digits):
             return False
+        if len(national) == _NANP_LENGTH and "+" not in text:
+            return _nanp_is_valid(national)
     try:
         number = phonenumbers.parse(text, None if international else "US")
     except phonenumbers.NumberParseException:

@@ -699,3 +699,16 @@ def test_stripe_live_keys_pass_and_test_keys_do_not(secret: str) -> None:
     assume(len(set(secret)) >= 6)
     assert VALIDATORS["stripe-key"]("sk_live_" + secret) is True
     assert VALIDATORS["stripe-key"]("sk_test_" + secret) is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    area=st.sampled_from(["201", "212", "268", "416", "555", "649", "787", "800", "876", "900", "999"])
+    | st.integers(200, 999).map(str),
+    rest=st.integers(0, 9_999_999).map(lambda n: f"{n:07d}"),
+    style=st.sampled_from(["{a}{r}", "({a}) {x}-{s}", "1-{a}-{x}-{s}", "{a}.{x}.{s}"]),
+)
+def test_us_numbers_without_the_parse_agree_with_phonenumbers(area: str, rest: str, style: str) -> None:
+    text = style.format(a=area, r=rest, x=rest[:3], s=rest[3:])
+    expected = phonenumbers.is_valid_number(phonenumbers.parse(area + rest, "US"))
+    assert VALIDATORS["phone-number"](text) is expected
