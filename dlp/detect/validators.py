@@ -384,8 +384,8 @@ def validate_phone_number(value: str) -> bool | None:
 
     A leading 00 counts as +. The phonenumbers parse costs 20-80 us, so cheap vetoes come first:
     digit count (7-17), US numbers whose area code starts with 0 or 1, and (without a +) dates,
-    14-digit timestamps and Unix epochs. A plain US number (10 digits, or 11 with a leading 1)
-    skips the parse: `_nanp_is_valid` applies libphonenumber's metadata to it directly.
+    14-digit timestamps and Unix epochs. A plain NANP number (10 digits, 11 with a leading 1,
+    or +1 and 10 digits) skips the parse: `_nanp_is_valid` applies libphonenumber's metadata to it directly.
     """
     text = value.strip()
     if text.startswith("00"):
@@ -404,6 +404,8 @@ def validate_phone_number(value: str) -> bool | None:
             return False
         if len(national) == _NANP_LENGTH and "+" not in text:
             return _nanp_is_valid(national)
+    elif plain and len(digits) == _NANP_LENGTH + 1 and digits[0] == "1" and text.count("+") == 1:
+        return _nanp_is_valid(digits[1:])
     try:
         number = phonenumbers.parse(text, None if international else "US")
     except phonenumbers.NumberParseException:

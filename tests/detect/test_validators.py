@@ -706,7 +706,9 @@ def test_stripe_live_keys_pass_and_test_keys_do_not(secret: str) -> None:
     area=st.sampled_from(["201", "212", "268", "416", "555", "649", "787", "800", "876", "900", "999"])
     | st.integers(200, 999).map(str),
     rest=st.integers(0, 9_999_999).map(lambda n: f"{n:07d}"),
-    style=st.sampled_from(["{a}{r}", "({a}) {x}-{s}", "1-{a}-{x}-{s}", "{a}.{x}.{s}"]),
+    style=st.sampled_from(
+        ["{a}{r}", "({a}) {x}-{s}", "1-{a}-{x}-{s}", "{a}.{x}.{s}", "+1 {a} {x} {s}", "+1{a}{r}"]
+    ),
 )
 def test_us_numbers_without_the_parse_agree_with_phonenumbers(area: str, rest: str, style: str) -> None:
     text = style.format(a=area, r=rest, x=rest[:3], s=rest[3:])
