@@ -313,6 +313,12 @@ class Engine:
         self._eager: dict[int, tuple[tuple[str, int, str], ...]] = {}
         self._longest = 0
         self._digit_prefilter = [_prefilter(dets) for dets in self._by_digits]
+        # Per digit count: the strings one of which a run must contain to interest any of its
+        # detectors (None when a detector takes every run), checked before any regex runs.
+        self._digit_needs: list[tuple[str, ...] | None] = [
+            tuple({det.d.run_contains for det in dets}) if all(det.d.run_contains for det in dets) else None
+            for dets in self._by_digits
+        ]
         self._automaton = self._build_automaton()
         self._headers: dict[tuple[str, ...], dict[int, dict[int, str]]] = {}
         self._infos = tuple(
@@ -423,12 +429,14 @@ class Engine:
         text = scan.text
         n = len(text)
         if "digits" in self._by_anchor:
-            by_digits = self._by_digits
+            by_digits, needs_of = self._by_digits, self._digit_needs
             for start, end in digit_runs(text):
                 seg = text[start:end]
                 count = len(seg.translate(_SEPARATORS))
                 if count <= _MAX_DIGITS and by_digits[count]:
-                    self._digit_candidate(count, text, start, end, hits)
+                    needs = needs_of[count]
+                    if needs is None or any(need in seg for need in needs):
+                        self._digit_candidate(count, text, start, end, hits)
                 if count > _SUBRUN_MIN_DIGITS and " " in seg:
                     pos = start
                     for token in seg.split(" "):
