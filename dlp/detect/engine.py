@@ -440,14 +440,16 @@ class Engine:
                 if count > _SUBRUN_MIN_DIGITS and " " in seg:
                     pos = start
                     for token in seg.split(" "):
-                        tcount = len(token.translate(_SEPARATORS))
-                        if (
-                            _SUBRUN_MIN_DIGITS <= tcount <= _MAX_DIGITS
-                            and tcount != count
-                            and by_digits[tcount]
-                        ):
-                            self._digit_candidate(tcount, text, pos, pos + len(token), hits)
-                        pos += len(token) + 1
+                        size = len(token)
+                        if size >= _SUBRUN_MIN_DIGITS:
+                            tcount = len(token.translate(_SEPARATORS))
+                            if (
+                                _SUBRUN_MIN_DIGITS <= tcount <= _MAX_DIGITS
+                                and tcount != count
+                                and by_digits[tcount]
+                            ):
+                                self._digit_candidate(tcount, text, pos, pos + size, hits)
+                        pos += size + 1
         for det in self._by_anchor.get("letters-digits", ()):
             for pos in letters_digits(text):
                 self._match_at(det, text, pos, min(n, pos + _IBAN_SPAN), hits)
