@@ -33,6 +33,7 @@ from dlp import __version__, metrics
 from dlp.alerts import AlertDispatcher, sinks_from_settings
 from dlp.api import create_app
 from dlp.config import Settings, parse_listen
+from dlp.errors import StoreError
 from dlp.pipeline import Scanner, policy_folders
 from dlp.policy import PolicySet
 from dlp.policy.reload import PolicyReloader
@@ -91,9 +92,10 @@ class Service:
         """Load, open the store, start the workers and both listeners."""
         settings = self.settings
         folders = policy_folders(settings)
-        self._pool = pool = ScanPool(settings, policy_folders=folders)
+        initial = PolicySet.load(folders, internal_domains=settings.internal_domains)
+        self._pool = pool = ScanPool(settings, policies=initial)
         built, warmed = await asyncio.gather(
-            asyncio.to_thread(Scanner.from_settings, settings),
+            asyncio.to_thread(Scanner.from_settings, settings, initial),
             asyncio.to_thread(pool.warm_up),
             return_exceptions=True,
         )
@@ -110,9 +112,11 @@ class Service:
 
         def swap(policies: PolicySet) -> None:
             loaded.policies = policies
-            pool.reload(folders)
-            warming = asyncio.get_running_loop().create_task(asyncio.to_thread(pool.warm_up))
-            self._tasks = [task for task in self._tasks if not task.done()] + [warming]
+            pool.reload(policies)
+            loop = asyncio.get_running_loop()
+            warming = loop.create_task(asyncio.to_thread(pool.warm_up))
+            audit = loop.create_task(asyncio.to_thread(_audit_reload, store, policies))
+            self._tasks = [task for task in self._tasks if not task.done()] + [warming, audit]
 
         self._reloader = PolicyReloader(
             folders, swap, internal_domains=settings.internal_domains, current=loaded.policies
@@ -201,6 +205,15 @@ class Service:
         if self._store is not None:
             self._store.close()
         log.info("stopped")
+
+
+def _audit_reload(store: Store, policies: PolicySet) -> None:
+    """Record a policy reload in the audit log; a store outage costs the entry, not the
+    reload."""
+    try:
+        store.append_audit("system", "policy.reload", policies.version, {"rules": len(policies.rules)})
+    except StoreError as exc:
+        log.warning("policy reload not audited", extra={"error": type(exc).__name__})
 
 
 def _address(host: str, port: int) -> str:

@@ -32,10 +32,9 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
-from pathlib import Path
 
 from dlp.config import Settings
 from dlp.errors import ScanTimeout
@@ -52,16 +51,13 @@ SLOTS = 2
 
 
 def _worker_main(
-    channels: list[socket.socket], settings: Settings, policy_folders: Sequence[Path] | None, ready: Event
+    channels: list[socket.socket], settings: Settings, policies: PolicySet | None, ready: Event
 ) -> None:
     """A worker process: build the scanner, then answer requests on its channels, one at
     a time, until the parent has closed every channel."""
     # Ctrl-C reaches the whole process group: the parent decides when workers stop
     # (after in-flight scans), so a worker must not die of SIGINT mid-scan.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    policies = None
-    if policy_folders is not None:
-        policies = PolicySet.load(policy_folders, internal_domains=settings.internal_domains)
     scanner = Scanner.from_settings(settings, policies=policies)
     ready.set()
     open_channels = list(channels)
@@ -113,7 +109,7 @@ class _Process:
     hands over the next request, the worker is already scanning on another channel, so
     it never waits for the event loop."""
 
-    def __init__(self, settings: Settings, policy_folders: Sequence[Path] | None, generation: int) -> None:
+    def __init__(self, settings: Settings, policies: PolicySet | None, generation: int) -> None:
         self.generation = generation
         self.replaced = False
         self.active = 0
@@ -121,7 +117,7 @@ class _Process:
         self.ready = _CONTEXT.Event()
         self.process: BaseProcess = _CONTEXT.Process(
             target=_worker_main,
-            args=([child for _, child in pairs], settings, policy_folders, self.ready),
+            args=([child for _, child in pairs], settings, policies, self.ready),
             daemon=True,
         )
         self.process.start()
@@ -192,11 +188,11 @@ class ScanPool:
     """Worker processes that scan items; `await pool.scan(item, context)` from async code."""
 
     def __init__(
-        self, settings: Settings, workers: int | None = None, policy_folders: Sequence[Path] | None = None
+        self, settings: Settings, workers: int | None = None, policies: PolicySet | None = None
     ) -> None:
         self._settings = settings
         self._size = workers or settings.worker_count
-        self._policy_folders = list(policy_folders) if policy_folders is not None else None
+        self._policies = policies
         self._lock = threading.Lock()
         self._released = threading.Condition(self._lock)
         self._generation = 0
@@ -206,7 +202,7 @@ class ScanPool:
         self._idle: list[_Worker] = [slot for _ in range(self._size) for slot in self._spawn()]
 
     def _spawn(self) -> list[_Worker]:
-        return _Process(self._settings, self._policy_folders, self._generation).slots
+        return _Process(self._settings, self._policies, self._generation).slots
 
     async def scan(self, item: Item, context: ScanContext, timeout: float | None = None) -> ScanResult:
         """Scan in a worker; raise `ScanTimeout` past `timeout` seconds (default: the
@@ -294,10 +290,12 @@ class ScanPool:
         slot.process.active += 1
         self._release(slot)
 
-    def reload(self, policy_folders: Sequence[Path]) -> None:
-        """Use a new (already validated) set of policy folders for scans started from now on."""
+    def reload(self, policies: PolicySet) -> None:
+        """Use a new, already validated policy set for scans started from now on. Workers
+        receive the set itself, never the folders: a file broken after validation cannot
+        reach a worker that starts later."""
         with self._lock:
-            self._policy_folders = list(policy_folders)
+            self._policies = policies
             self._generation += 1
             old, self._idle = self._idle, []
         for worker in old:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from dlp.policy import PolicySet
 from dlp.workers import ScanPool
 from tests.api.conftest import Running, serve, server_settings
 
@@ -52,7 +53,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     policies.mkdir()
     (policies / "api-test.yaml").write_text(POLICY)
     state = root / "var"
-    pool = ScanPool(server_settings(state), workers=1, policy_folders=[policies])
+    pool = ScanPool(server_settings(state), workers=1, policies=PolicySet.load([policies]))
     try:
         with serve(state, scanner=pool) as running:
             yield running

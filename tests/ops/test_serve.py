@@ -312,6 +312,10 @@ def test_policy_reload_on_sighup_and_broken_file_refused(env: Environment) -> No
     assert send(env, "dave@partner.test", BLOCKED_BODY)[0] == 550
     events = [line for line in env.served.lines() if line["event"].startswith("policy reload failed")]
     assert "zz-broken.yaml" in events[-1]["event"]
+    token = (env.served.state_dir / "admin-token").read_text().strip()
+    audit = httpx.get(f"{env.served.http}/v1/audit", headers={"Authorization": f"Bearer {token}"}).json()
+    reloads_audited = [entry for entry in audit["items"] if entry["action"] == "policy.reload"]
+    assert len(reloads_audited) == 1 and reloads_audited[0]["actor"] == "system"
 
 
 def test_sigterm_drains_in_flight_mail(env: Environment) -> None:
