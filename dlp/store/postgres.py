@@ -66,6 +66,7 @@ from dlp.store.base import (
 )
 from dlp.store.crypto import CHUNK_SIZE, decrypt_stream, encrypt_stream, new_data_key, unwrap_key, wrap_key
 from dlp.store.pg_migrations import MIGRATIONS
+from dlp.store.rows import incident_dict, quarantine_dict, result_record, token_info
 from dlp.store.sqlite import master_key_path
 from dlp.store.tokens import Role, TokenInfo, hash_token, hashes_equal, new_token
 
@@ -77,7 +78,6 @@ __all__ = ["POOL_SIZE", "PostgresStore"]
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 10
-MAX_STORED_FINDINGS = 1000
 _CONNECT_TIMEOUT_SECONDS = 5
 _POOL_WAIT_SECONDS = 10.0
 _PING_AFTER_IDLE_SECONDS = 1.0
@@ -258,16 +258,6 @@ def _plain_chunks(content: bytes | Path) -> Iterator[bytes]:
         raise StoreError(f"cannot read quarantine content: {exc.strerror}") from exc
 
 
-def _result_record(result: ScanResult) -> dict[str, Any]:
-    data = result.to_dict()
-    findings = data.get("findings", [])
-    data["findings_total"] = len(findings)
-    data["findings"] = findings[:MAX_STORED_FINDINGS]
-    data.pop("id", None)
-    data.pop("action", None)
-    return data
-
-
 def _key_check(master: bytes) -> str:
     return hmac.new(master, _KEY_CHECK, hashlib.sha256).hexdigest()
 
@@ -358,46 +348,18 @@ class PostgresStore(Store):
                     size,
                     result.action.label,
                     result.id,
-                    json.dumps(_result_record(result)),
+                    json.dumps(result_record(result)),
                     wrapped,
                 ),
             )
         return item_id
-
-    @staticmethod
-    def _quarantine_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-        result = json.loads(row["result"])
-        return {
-            "id": row["id"],
-            "created_at": iso_time(row["created_at"]),
-            "channel": row["channel"],
-            "sender": row["sender"],
-            "recipients": json.loads(row["recipients"]),
-            "client": row["client"],
-            "item_name": row["item_name"],
-            "size": row["size"],
-            "action": row["action"],
-            "scan_id": row["scan_id"],
-            "status": row["status"],
-            "rules": result.get("rules", []),
-            "findings": result.get("findings", []),
-            "findings_total": result.get("findings_total", 0),
-            "flags": result.get("flags", []),
-            "regulations": result.get("regulations", []),
-            "release": {
-                "claimed_by": row["claimed_by"],
-                "released_at": iso_time(row["released_at"]),
-                "outcome": row["release_outcome"],
-                "attempts": row["release_attempts"],
-            },
-        }
 
     def get_quarantine(self, item_id: str) -> dict[str, Any]:
         """See `Store.get_quarantine`."""
         rows = self._query(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE id = %s", (_text(item_id),))
         if not rows:
             raise NotFound(f"no quarantine item {item_id!r}")
-        return self._quarantine_dict(rows[0])
+        return quarantine_dict(rows[0])
 
     def list_quarantine(
         self,
@@ -417,7 +379,7 @@ class PostgresStore(Store):
             f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine{where} ORDER BY id DESC LIMIT %s OFFSET %s",
             [*params, limit, offset],
         )
-        return Page([self._quarantine_dict(r) for r in rows], total, limit, offset)
+        return Page([quarantine_dict(r) for r in rows], total, limit, offset)
 
     def read_quarantine(self, item_id: str) -> Iterator[bytes]:
         """See `Store.read_quarantine`."""
@@ -503,7 +465,7 @@ class PostgresStore(Store):
         incident_id = new_id()
         now = time.time()
         parties = context_parties(context)
-        record = _result_record(result)
+        record = result_record(result)
         record["deadlines_hours"] = dict(result.verdict.deadlines)
         with self._transaction() as cur:
             cur.execute(
@@ -528,39 +490,12 @@ class PostgresStore(Store):
         self._notify(self.get_incident(incident_id))
         return incident_id
 
-    @staticmethod
-    def _incident_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-        result = json.loads(row["result"])
-        return {
-            "id": row["id"],
-            "created_at": iso_time(row["created_at"]),
-            "updated_at": iso_time(row["updated_at"]),
-            "updated_by": row["updated_by"],
-            "channel": row["channel"],
-            "sender": row["sender"],
-            "recipients": json.loads(row["recipients"]),
-            "client": row["client"],
-            "item_name": row["item_name"],
-            "action": row["action"],
-            "monitor": bool(row["monitor"]),
-            "scan_id": row["scan_id"],
-            "quarantine_id": row["quarantine_id"],
-            "status": row["status"],
-            "notes": row["notes"],
-            "rules": result.get("rules", []),
-            "regulations": result.get("regulations", []),
-            "deadlines_hours": result.get("deadlines_hours", {}),
-            "findings": result.get("findings", []),
-            "findings_total": result.get("findings_total", 0),
-            "flags": result.get("flags", []),
-        }
-
     def get_incident(self, incident_id: str) -> dict[str, Any]:
         """See `Store.get_incident`."""
         rows = self._query(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = %s", (_text(incident_id),))
         if not rows:
             raise NotFound(f"no incident {incident_id!r}")
-        return self._incident_dict(rows[0])
+        return incident_dict(rows[0])
 
     def list_incidents(
         self,
@@ -583,7 +518,7 @@ class PostgresStore(Store):
             f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY id DESC LIMIT %s OFFSET %s",
             [*params, limit, offset],
         )
-        return Page([self._incident_dict(r) for r in rows], total, limit, offset)
+        return Page([incident_dict(r) for r in rows], total, limit, offset)
 
     def update_incident(
         self, incident_id: str, actor: str, *, status: str | None = None, notes: str | None = None
@@ -666,12 +601,6 @@ class PostgresStore(Store):
             raise
         return secret, TokenInfo(token_id, name, role, now)
 
-    @staticmethod
-    def _token_info(row: Mapping[str, Any]) -> TokenInfo:
-        return TokenInfo(
-            row["id"], row["name"], Role.parse(row["role"]), row["created_at"], row["revoked_at"] is not None
-        )
-
     def verify_token(self, token: str) -> TokenInfo | None:
         """See `Store.verify_token`: read from the database each time (revocation is immediate)."""
         presented = hash_token(token)
@@ -682,12 +611,12 @@ class PostgresStore(Store):
         )
         if not rows or not hashes_equal(rows[0]["hash"], presented):
             return None
-        return self._token_info(rows[0])
+        return token_info(rows[0])
 
     def list_tokens(self) -> list[TokenInfo]:
         """See `Store.list_tokens`."""
         rows = self._query("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
-        return [self._token_info(r) for r in rows]
+        return [token_info(r) for r in rows]
 
     def revoke_token(self, token_id: str) -> TokenInfo:
         """See `Store.revoke_token`."""
@@ -699,7 +628,7 @@ class PostgresStore(Store):
             ).fetchone()
             if row is None or cur.rowcount != 1:
                 raise NotFound(f"no token {token_id!r}")
-        return self._token_info(row)
+        return token_info(row)
 
     def has_tokens(self) -> bool:
         """See `Store.has_tokens`."""

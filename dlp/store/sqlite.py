@@ -39,12 +39,12 @@ from dlp.store.base import (
     monitor_matched,
 )
 from dlp.store.crypto import CHUNK_SIZE, decrypt_stream, encrypt_stream, new_data_key, unwrap_key, wrap_key
+from dlp.store.rows import incident_dict, quarantine_dict, result_record, token_info
 from dlp.store.tokens import Role, TokenInfo, hash_token, hashes_equal, new_token
 
 __all__ = ["DB_NAME", "SqliteStore", "master_key_path"]
 
 DB_NAME = "dlp.sqlite3"
-MAX_STORED_FINDINGS = 1000
 _ORPHAN_GRACE_SECONDS = 3600.0
 
 _SCHEMA = """
@@ -143,16 +143,6 @@ def _content_chunks(content: bytes | Path) -> Iterator[bytes]:
     with content.open("rb") as handle:
         while block := handle.read(CHUNK_SIZE):
             yield block
-
-
-def _result_record(result: ScanResult) -> dict[str, Any]:
-    data = result.to_dict()
-    findings = data.get("findings", [])
-    data["findings_total"] = len(findings)
-    data["findings"] = findings[:MAX_STORED_FINDINGS]
-    data.pop("id", None)
-    data.pop("action", None)
-    return data
 
 
 class SqliteStore(Store):
@@ -269,7 +259,7 @@ class SqliteStore(Store):
                         size,
                         result.action.label,
                         result.id,
-                        json.dumps(_result_record(result)),
+                        json.dumps(result_record(result)),
                         wrapped,
                     ),
                 )
@@ -284,37 +274,9 @@ class SqliteStore(Store):
             raise NotFound(f"no quarantine item {item_id!r}")
         return rows[0]
 
-    @staticmethod
-    def _quarantine_dict(row: sqlite3.Row) -> dict[str, Any]:
-        result = json.loads(row["result"])
-        return {
-            "id": row["id"],
-            "created_at": iso_time(row["created_at"]),
-            "channel": row["channel"],
-            "sender": row["sender"],
-            "recipients": json.loads(row["recipients"]),
-            "client": row["client"],
-            "item_name": row["item_name"],
-            "size": row["size"],
-            "action": row["action"],
-            "scan_id": row["scan_id"],
-            "status": row["status"],
-            "rules": result.get("rules", []),
-            "findings": result.get("findings", []),
-            "findings_total": result.get("findings_total", 0),
-            "flags": result.get("flags", []),
-            "regulations": result.get("regulations", []),
-            "release": {
-                "claimed_by": row["claimed_by"],
-                "released_at": iso_time(row["released_at"]),
-                "outcome": row["release_outcome"],
-                "attempts": row["release_attempts"],
-            },
-        }
-
     def get_quarantine(self, item_id: str) -> dict[str, Any]:
         """See `Store.get_quarantine`."""
-        return self._quarantine_dict(self._quarantine_row(item_id))
+        return quarantine_dict(self._quarantine_row(item_id))
 
     def list_quarantine(
         self,
@@ -334,7 +296,7 @@ class SqliteStore(Store):
             f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine{where} ORDER BY id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-        return Page([self._quarantine_dict(r) for r in rows], total, limit, offset)
+        return Page([quarantine_dict(r) for r in rows], total, limit, offset)
 
     def read_quarantine(self, item_id: str) -> Iterator[bytes]:
         """See `Store.read_quarantine`."""
@@ -412,7 +374,7 @@ class SqliteStore(Store):
         incident_id = new_id()
         now = time.time()
         parties = context_parties(context)
-        record = _result_record(result)
+        record = result_record(result)
         record["deadlines_hours"] = dict(result.verdict.deadlines)
         with self._write() as conn:
             conn.execute(
@@ -437,39 +399,12 @@ class SqliteStore(Store):
         self._notify(self.get_incident(incident_id))
         return incident_id
 
-    @staticmethod
-    def _incident_dict(row: sqlite3.Row) -> dict[str, Any]:
-        result = json.loads(row["result"])
-        return {
-            "id": row["id"],
-            "created_at": iso_time(row["created_at"]),
-            "updated_at": iso_time(row["updated_at"]),
-            "updated_by": row["updated_by"],
-            "channel": row["channel"],
-            "sender": row["sender"],
-            "recipients": json.loads(row["recipients"]),
-            "client": row["client"],
-            "item_name": row["item_name"],
-            "action": row["action"],
-            "monitor": bool(row["monitor"]),
-            "scan_id": row["scan_id"],
-            "quarantine_id": row["quarantine_id"],
-            "status": row["status"],
-            "notes": row["notes"],
-            "rules": result.get("rules", []),
-            "regulations": result.get("regulations", []),
-            "deadlines_hours": result.get("deadlines_hours", {}),
-            "findings": result.get("findings", []),
-            "findings_total": result.get("findings_total", 0),
-            "flags": result.get("flags", []),
-        }
-
     def get_incident(self, incident_id: str) -> dict[str, Any]:
         """See `Store.get_incident`."""
         rows = self._query(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,))
         if not rows:
             raise NotFound(f"no incident {incident_id!r}")
-        return self._incident_dict(rows[0])
+        return incident_dict(rows[0])
 
     def list_incidents(
         self,
@@ -497,7 +432,7 @@ class SqliteStore(Store):
             f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY id DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-        return Page([self._incident_dict(r) for r in rows], total, limit, offset)
+        return Page([incident_dict(r) for r in rows], total, limit, offset)
 
     def update_incident(
         self, incident_id: str, actor: str, *, status: str | None = None, notes: str | None = None
@@ -576,12 +511,6 @@ class SqliteStore(Store):
             raise Conflict(f"a token named {name!r} already exists") from exc
         return secret, TokenInfo(token_id, name, role, now)
 
-    @staticmethod
-    def _token_info(row: sqlite3.Row) -> TokenInfo:
-        return TokenInfo(
-            row["id"], row["name"], Role.parse(row["role"]), row["created_at"], row["revoked_at"] is not None
-        )
-
     def verify_token(self, token: str) -> TokenInfo | None:
         """See `Store.verify_token`."""
         presented = hash_token(token)
@@ -592,12 +521,12 @@ class SqliteStore(Store):
         )
         if not rows or not hashes_equal(rows[0]["hash"], presented):
             return None
-        return self._token_info(rows[0])
+        return token_info(rows[0])
 
     def list_tokens(self) -> list[TokenInfo]:
         """See `Store.list_tokens`."""
         rows = self._query("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
-        return [self._token_info(r) for r in rows]
+        return [token_info(r) for r in rows]
 
     def revoke_token(self, token_id: str) -> TokenInfo:
         """See `Store.revoke_token`."""
@@ -612,7 +541,7 @@ class SqliteStore(Store):
             "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE id = ? OR name = ?",
             (token_id, token_id),
         )
-        return self._token_info(rows[0])
+        return token_info(rows[0])
 
     def has_tokens(self) -> bool:
         """See `Store.has_tokens`."""
