@@ -46,9 +46,7 @@ async def list_audit(
     page = await asyncio.to_thread(
         state.store.list_audit, actor=actor, action=action, target=target, limit=limit, offset=offset
     )
-    return JSONResponse(
-        {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
-    )
+    return JSONResponse(page.to_dict())
 
 
 @router.get("/v1/tokens", response_model=list[TokenOut], summary="API tokens", responses=_COMMON)

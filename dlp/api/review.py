@@ -73,9 +73,7 @@ async def list_quarantine(
         limit=limit,
         offset=offset,
     )
-    return JSONResponse(
-        {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
-    )
+    return JSONResponse(page.to_dict())
 
 
 @router.get(
@@ -194,9 +192,7 @@ async def list_incidents(
         limit=limit,
         offset=offset,
     )
-    return JSONResponse(
-        {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
-    )
+    return JSONResponse(page.to_dict())
 
 
 @router.get(

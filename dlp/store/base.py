@@ -73,6 +73,10 @@ class Page:
     limit: int
     offset: int
 
+    def to_dict(self) -> dict[str, Any]:
+        """The API's list shape: `{items, total, limit, offset}`."""
+        return {"items": self.items, "total": self.total, "limit": self.limit, "offset": self.offset}
+
 
 @dataclass(frozen=True)
 class StoreCounts:
