@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -508,19 +508,11 @@ class Engine:
     def _around(self, det: _Detector, text: str, anchor: int, lo: int, hi: int, hits: list[_Hit]) -> None:
         """The first match of each pattern in [lo, hi) that covers `anchor`."""
         for pattern in det.patterns:
-            pos = lo
-            while pos < anchor:
-                try:
-                    match = pattern.search(text, pos, hi)
-                except TimeoutError:
-                    break
-                if match is None:
-                    break
+            for match in _matches(pattern, text, lo, hi, stop=anchor):
                 s, e = match.span("value")
                 if s <= anchor < e:
                     hits.append(_Hit(det, pattern.d, s, e, match.group("value")))
                     break
-                pos = max(match.end(), pos + 1)
 
     def _triggered(self, scan: _Scan, hits: list[_Hit]) -> None:
         """Detectors anchored on keywords: patterns run only in windows after a keyword, and
@@ -543,17 +535,9 @@ class Engine:
                 windows = _merge([(max(0, p - before), min(n, p + len(k) + after)) for p, k in spans])
             for lo, hi in windows:
                 for pattern in det.patterns:
-                    pos = lo
-                    while pos < hi:
-                        try:
-                            match = pattern.search(text, pos, hi)
-                        except TimeoutError:
-                            break
-                        if match is None:
-                            break
+                    for match in _matches(pattern, text, lo, hi, stop=hi):
                         s, e = match.span("value")
                         hits.append(_Hit(det, pattern.d, s, e, match.group("value")))
-                        pos = max(match.end(), pos + 1)
 
     def _header_context(self, scan: _Scan) -> dict[int, dict[int, str]]:
         """For each detector index: the columns whose header cell carries one of its keywords
@@ -744,6 +728,21 @@ def _prefilter(dets: Sequence[_Detector]) -> re.Pattern[str] | None:
     if len(dets) < 2 or not all(p.stdlib for det in dets for p in det.patterns):
         return None
     return _alternation([p.d for det in dets for p in det.patterns])
+
+
+def _matches(pattern: _Pattern, text: str, lo: int, hi: int, stop: int) -> Iterator[Any]:
+    """Successive matches of `pattern` in text[lo:hi] that start searching before `stop`;
+    a user pattern that times out ends the search for that window."""
+    pos = lo
+    while pos < stop:
+        try:
+            match = pattern.search(text, pos, hi)
+        except TimeoutError:
+            return
+        if match is None:
+            return
+        yield match
+        pos = max(match.end(), pos + 1)
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
