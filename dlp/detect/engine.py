@@ -41,7 +41,12 @@ from dlp.detect.tabular import AGGREGATES, column_of, normalise_header
 from dlp.detect.validators import VALIDATORS
 from dlp.model import Confidence, Finding, Part
 
-__all__ = ["DetectorInfo", "Engine"]
+__all__ = ["DIGIT_RUN", "Candidate", "DetectorInfo", "Engine"]
+
+# (detector id or DIGIT_RUN, raw value, start, end): what `Engine.detect` hands to exact
+# data match. It holds raw values: it stays in the scanning process and is never stored.
+Candidate = tuple[str, str, int, int]
+DIGIT_RUN = "digit-run"
 
 _DIGIT_BEFORE = 4
 _DIGIT_AFTER = 3
@@ -199,7 +204,18 @@ class _Scan:
     """Everything one `detect` call learns about its text: the automaton's matches (in the
     order they end), literal and dictionary hits, keyword-anchored detectors' keywords."""
 
-    __slots__ = ("ends", "header_ctx", "literals", "low", "matches", "part", "terms", "text", "triggers")
+    __slots__ = (
+        "ends",
+        "header_ctx",
+        "literals",
+        "low",
+        "matches",
+        "part",
+        "runs",
+        "terms",
+        "text",
+        "triggers",
+    )
 
     def __init__(self, part: Part) -> None:
         self.part = part
@@ -211,6 +227,7 @@ class _Scan:
         self.literals: list[tuple[int, _Detector]] = []
         self.terms: list[_Hit] = []
         self.header_ctx: dict[int, dict[int, str]] | None = None
+        self.runs: list[tuple[int, int]] = []
 
     def keyword(self, table: dict[int, str], lo: int, hi: int, longest: int) -> str | None:
         """The keyword of `table` (automaton key index -> keyword) standing as a whole word and
@@ -383,15 +400,26 @@ class Engine:
 
     # ------------------------------------------------------------------ scanning
 
-    def detect(self, part: Part) -> list[Finding]:
-        """Every finding in the part, offsets relative to the whole part (chunk offset added)."""
+    def detect(self, part: Part, values: list[Candidate] | None = None) -> list[Finding]:
+        """Every finding in the part, offsets relative to the whole part (chunk offset added).
+
+        When `values` is given, the candidates this scan saw are appended to it for exact data
+        match, in process and never serialised: each finding's raw value under its detector id,
+        and every digit run under `DIGIT_RUN` (offsets relative to the part's text), so the
+        matcher needs no scan of its own.
+        """
         scan = _Scan(part)
         hits: list[_Hit] = []
         if part.text:
             self._keywords(scan)
             self._anchored(scan, hits)
             self._triggered(scan, hits)
-        findings = self._resolve(part, self._score(scan, hits))
+        kept = self._kept(self._score(scan, hits))
+        if values is not None:
+            text = part.text
+            values.extend((DIGIT_RUN, text[start:end], start, end) for start, end in scan.runs)
+            values.extend((item.hit.det.d.id, item.hit.value, item.hit.start, item.hit.end) for item in kept)
+        findings = self._findings(part, kept)
         if self._aggregates:
             findings.extend(self._aggregate(part, findings))
         return findings
@@ -430,7 +458,8 @@ class Engine:
         n = len(text)
         if "digits" in self._by_anchor:
             by_digits, needs_of = self._by_digits, self._digit_needs
-            for start, end in digit_runs(text):
+            scan.runs = digit_runs(text)
+            for start, end in scan.runs:
                 seg = text[start:end]
                 count = len(seg.translate(_SEPARATORS))
                 if count <= _MAX_DIGITS and by_digits[count]:
@@ -638,9 +667,9 @@ class Engine:
                 return f"column '{column}'"
         return None
 
-    def _resolve(self, part: Part, scored: list[_Scored]) -> list[Finding]:
+    def _kept(self, scored: list[_Scored]) -> list[_Scored]:
         """Drop a match that overlaps a stronger one (higher confidence, or equal confidence
-        with context against none) of another detector; build the findings."""
+        with context against none) of another detector."""
         kept: list[_Scored] = []
         for cluster in _clusters(scored):
             if len(cluster) == 1:
@@ -657,6 +686,10 @@ class Engine:
                 ):
                     taken.append(item)
             kept.extend(sorted(taken, key=lambda s: (s.hit.start, s.hit.det.index)))
+        return kept
+
+    def _findings(self, part: Part, kept: list[_Scored]) -> list[Finding]:
+        """Each kept match as a finding: masked preview and keyed hash, never the value."""
         out = []
         offset = part.offset
         location = part.location

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dlp.cli import main
-from dlp.detect import Engine
+from dlp.detect import DIGIT_RUN, Candidate, Engine
 from dlp.model import Confidence, Finding, Part, Table
 
 BUILTIN = Path(__file__).resolve().parents[2] / "detectors"
@@ -48,6 +48,19 @@ def test_finding_fields(engine: Engine) -> None:
 def test_chunk_offset_is_added(engine: Engine) -> None:
     [finding] = _detect(engine, f"card {CARD}", offset=10_000)
     assert (finding.start, finding.end) == (10_005, 10_024)
+
+
+def test_detect_hands_its_candidates_to_exact_data_match(engine: Engine) -> None:
+    text = f"Order 20240117 paid with card {CARD} by ann@example.com"
+    values: list[Candidate] = []
+    findings = engine.detect(Part("doc", "text/plain", len(text), text, offset=500), values)
+    assert values == [
+        (DIGIT_RUN, "20240117", 6, 14),
+        (DIGIT_RUN, CARD, 30, 49),
+        ("credit-card", CARD, 30, 49),
+        ("email-address", "ann@example.com", 53, 68),
+    ]
+    assert [(f.detector, f.start) for f in findings] == [("credit-card", 530), ("email-address", 553)]
 
 
 def test_same_value_same_hash_whatever_the_separators(engine: Engine) -> None:
