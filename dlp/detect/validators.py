@@ -106,8 +106,9 @@ def card_brand(digits: str) -> str | None:
     """Name the card scheme whose IIN range and length fit `digits` (ASCII digits), or None.
 
     Ranges follow the schemes' published IIN tables: Visa 4 (13/16/19), Mastercard 51-55 and
-    2221-2720 (16), Amex 34/37 (15), JCB 3528-3589 (16-19), Diners 300-305/36/38/39 (14-19),
-    Discover 6011/644-649/65/622126-622925 (16-19), UnionPay 62 (16-19), Maestro 50/56-69 (12-19).
+    2221-2720 (16), Mir 2200-2204 (16-19), Amex 34/37 (15), JCB 3528-3589 (16-19), Diners
+    300-305/3095/36/38/39 (14-19), Discover 6011/644-649/65/622126-622925 (16-19), UnionPay 62
+    (16-19), Maestro 50/56-69 (12-19).
     """
     n = len(digits)
     if n < 12 or n > 19:
@@ -119,12 +120,14 @@ def card_brand(digits: str) -> str | None:
     p4 = int(digits[:4])
     if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
         return "mastercard" if n == 16 else None
+    if 2200 <= p4 <= 2204:
+        return "mir" if n >= 16 else None
     if first == "3":
         if p2 in (34, 37):
             return "amex" if n == 15 else None
         if 3528 <= p4 <= 3589:
             return "jcb" if n >= 16 else None
-        if 300 <= int(digits[:3]) <= 305 or p2 in (36, 38, 39):
+        if 300 <= int(digits[:3]) <= 305 or p4 == 3095 or p2 in (36, 38, 39):
             return "diners" if n >= 14 else None
         return None
     if n >= 16 and (

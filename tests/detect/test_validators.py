@@ -77,6 +77,13 @@ CASES: list[tuple[str, str, bool | None]] = [
     ("credit-card", "501800000009", True),
     ("credit-card", "6759649826438453", True),
     ("credit-card", "6759649826438454", False),
+    ("credit-card", "4929.1804.3277.1533", True),
+    ("credit-card", "4929.1804.3277.1534", False),
+    ("credit-card", "2200 5260 1815 9085", True),
+    ("credit-card", "2200 5260 1815 9086", False),
+    ("credit-card", "2205465075291702", False),
+    ("credit-card", "3095 351819 0933", True),
+    ("credit-card", "30963423667123", False),
     ("credit-card", "4111111111111112", False),
     ("credit-card", "411111111111", False),
     ("credit-card", "3782822463100050", False),
@@ -388,6 +395,15 @@ def test_every_validator_has_a_table() -> None:
         ("378282246310005", "amex"),
         ("3530111333300000", "jcb"),
         ("30569309025904", "diners"),
+        ("30953518190933", "diners"),
+        ("36319487574917", "diners"),
+        ("3818625276018959", "diners"),
+        ("3955979711471049", "diners"),
+        ("2200526018159085", "mir"),
+        ("2204824628194821995", "mir"),
+        ("220452601815908", None),
+        ("2205465075291702", None),
+        ("30963423667123", None),
         ("6011111111111117", "discover"),
         ("6221260000000000", "discover"),
         ("6200000000000005", "unionpay"),
@@ -427,7 +443,8 @@ def _change_one(value: str, index: int, alphabet: str, pick: int) -> str:
 
 CARD_PREFIXES = [("4", 16), ("51", 16), ("2221", 16), ("2720", 16), ("34", 15), ("37", 15), ("6011", 16),
                  ("65", 19), ("3528", 16), ("3589", 19), ("305", 14), ("36", 14), ("62", 17), ("50", 12),
-                 ("69", 19), ("4", 13), ("4", 19)]  # fmt: skip
+                 ("69", 19), ("4", 13), ("4", 19), ("2200", 16), ("2204", 19), ("3095", 14), ("38", 16),
+                 ("39", 16)]  # fmt: skip
 
 
 @FEW
@@ -446,6 +463,7 @@ def test_generated_cards_pass_and_one_changed_digit_fails(
     check = VALIDATORS["credit-card"]
     assert check(card) is True
     assert check(" ".join(card[i : i + 4] for i in range(0, len(card), 4))) is True
+    assert check(".".join(card[i : i + 4] for i in range(0, len(card), 4))) is True
     assert check(_change_one(card, index, string.digits, pick)) is False
 
 
