@@ -264,6 +264,13 @@ class Store(abc.ABC):
         """Revoke a token by id or name; `NotFound` if unknown."""
 
     @abc.abstractmethod
+    def create_first_token(self, role: Role, name: str) -> tuple[str, TokenInfo] | None:
+        """A token made only if no active token exists, checked and created atomically
+        (several replicas starting at once on one empty store make exactly one); named
+        `name`, or a generated name when a revoked token already has it. None if any
+        active token exists."""
+
+    @abc.abstractmethod
     def has_tokens(self) -> bool:
         """Whether any active token exists (first start creates an admin token)."""
 

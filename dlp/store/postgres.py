@@ -84,6 +84,7 @@ _PING_AFTER_IDLE_SECONDS = 1.0
 _LOCK_SPACE = 0x646C70
 _LOCK_MIGRATE = 1
 _LOCK_RETENTION = 2
+_LOCK_FIRST_TOKEN = 3
 _KEY_CHECK = b"dlp quarantine master key check"
 
 Connection = psycopg.Connection[DictRow]
@@ -633,6 +634,25 @@ class PostgresStore(Store):
     def has_tokens(self) -> bool:
         """See `Store.has_tokens`."""
         return bool(self._query("SELECT 1 FROM tokens WHERE revoked_at IS NULL LIMIT 1"))
+
+    def create_first_token(self, role: Role, name: str) -> tuple[str, TokenInfo] | None:
+        """See `Store.create_first_token`: check and insert in one transaction holding an
+        advisory lock, so a replica waiting on it sees the other's token once it may go on."""
+        token_id = new_id()
+        name = _text(name)
+        secret = new_token()
+        now = time.time()
+        with self._transaction() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_SPACE, _LOCK_FIRST_TOKEN))
+            if cur.execute("SELECT 1 FROM tokens WHERE revoked_at IS NULL LIMIT 1").fetchone():
+                return None
+            if cur.execute("SELECT 1 FROM tokens WHERE name = %s", (name,)).fetchone():
+                name = f"{role.label}-{token_id[-8:].lower()}"
+            cur.execute(
+                "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (%s, %s, %s, %s, %s)",
+                (token_id, name, role.label, hash_token(secret), now),
+            )
+        return secret, TokenInfo(token_id, name, role, now)
 
     # housekeeping
 

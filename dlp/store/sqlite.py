@@ -547,6 +547,22 @@ class SqliteStore(Store):
         """See `Store.has_tokens`."""
         return bool(self._query("SELECT 1 FROM tokens WHERE revoked_at IS NULL LIMIT 1"))
 
+    def create_first_token(self, role: Role, name: str) -> tuple[str, TokenInfo] | None:
+        """See `Store.create_first_token`: check and insert in one BEGIN IMMEDIATE transaction."""
+        token_id = new_id()
+        secret = new_token()
+        now = time.time()
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM tokens WHERE revoked_at IS NULL LIMIT 1").fetchone():
+                return None
+            if conn.execute("SELECT 1 FROM tokens WHERE name = ?", (name,)).fetchone():
+                name = f"{role.label}-{token_id[-8:].lower()}"
+            conn.execute(
+                "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                (token_id, name, role.label, hash_token(secret), now),
+            )
+        return secret, TokenInfo(token_id, name, role, now)
+
     # housekeeping
 
     def purge_expired(self, now: float) -> PurgeReport:
