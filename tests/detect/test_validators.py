@@ -49,6 +49,7 @@ def test_registry_names_every_required_validator() -> None:
 
 GITHUB_ENTROPY = "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123"
 GITHUB_TOKEN = "ghp_" + GITHUB_ENTROPY + github_checksum(GITHUB_ENTROPY)
+SLACK_HOOK = "https://hooks.slack.com/services/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"
 
 CASES: list[tuple[str, str, bool | None]] = [
     # luhn
@@ -364,6 +365,14 @@ CASES: list[tuple[str, str, bool | None]] = [
     ("slack-token", "xoxb-1234567890-1234567890-xxxxxxxxxxxxxxxxxxxxxxxx", False),
     ("slack-token", "xoxz-2048123456-4096123456789-Q7kLm2Np9RsT4vWx8YzA3bCd", False),
     ("slack-token", "xoxb-123", False),
+    ("slack-token", SLACK_HOOK, True),
+    ("slack-token", "https://hooks.slack.com/services/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", True),
+    ("slack-token", "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", False),
+    ("slack-token", "https://hooks.slack.com/services/T00000000/B92L0M9V3/KDns2T6SXYjls0CUz9icmwKb", False),
+    ("slack-token", SLACK_HOOK[:-1], False),
+    ("slack-token", SLACK_HOOK + "x", False),
+    ("slack-token", SLACK_HOOK.replace("https", "http"), False),
+    ("slack-token", SLACK_HOOK.replace("/services/", "/workflows/"), False),
     # stripe-key
     ("stripe-key", "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", True),
     ("stripe-key", "rk_live_" + "51H8tQ2eZvKYlo2C0aBcDeFgHiJkLmNoP", True),
@@ -691,6 +700,21 @@ def test_ipv4_agrees_with_the_ipaddress_module(
         assert result is (True if address.is_global and not address.is_multicast else None)
 
 
+@FEW
+@given(address=st.ip_addresses(v=6))
+def test_ipv6_agrees_with_the_ipaddress_module_in_both_forms(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> None:
+    """Compressed and full forms: :: -> False, global unicast -> True, anything else -> None."""
+    assert isinstance(address, ipaddress.IPv6Address)
+    expected = (
+        False if address.is_unspecified else True if address.is_global and not address.is_multicast else None
+    )
+    assert VALIDATORS["ip-address"](address.compressed) is expected
+    assert VALIDATORS["ip-address"](address.exploded) is expected
+    assert VALIDATORS["ip-address"](address.exploded + ":1") is False
+
+
 @settings(max_examples=150, deadline=None)
 @given(name=st.sampled_from(sorted(REQUIRED)), text=st.text(max_size=40))
 def test_arbitrary_text_never_raises(name: str, text: str) -> None:
@@ -717,6 +741,21 @@ def test_stripe_live_keys_pass_and_test_keys_do_not(secret: str) -> None:
     assume(len(set(secret)) >= 6)
     assert VALIDATORS["stripe-key"]("sk_live_" + secret) is True
     assert VALIDATORS["stripe-key"]("sk_test_" + secret) is False
+
+
+@FEW
+@given(
+    team=st.text(string.ascii_uppercase + string.digits, min_size=8, max_size=12),
+    hook=st.text(string.ascii_uppercase + string.digits, min_size=8, max_size=12),
+    secret=st.text(BASE62, min_size=24, max_size=24),
+    cut=st.integers(1, 23),
+)
+def test_generated_slack_webhooks_pass_and_cut_ones_fail(team: str, hook: str, secret: str, cut: int) -> None:
+    assume(len(set(team)) >= 3 and len(set(hook)) >= 3 and len(set(secret)) >= 6)
+    url = f"https://hooks.slack.com/services/T{team}/B{hook}/{secret}"
+    assert VALIDATORS["slack-token"](url) is True
+    assert VALIDATORS["slack-token"](url[:-cut]) is False
+    assert VALIDATORS["slack-token"](url.replace("/B", "/C", 1)) is False
 
 
 @settings(max_examples=300, deadline=None)
