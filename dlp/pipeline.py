@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlp.config import Settings
-from dlp.detect import Engine
+from dlp.detect import Candidate, Engine
 from dlp.edm import EdmMatcher, edm_folder, edm_key_path
 from dlp.errors import ConfigError
 from dlp.extract import extract
@@ -94,9 +94,12 @@ class Scanner:
             elif not set(part.flags) <= set(seen.flags):
                 merged = tuple(sorted(set(seen.flags) | set(part.flags)))
                 parts[part.location] = PartInfo(seen.location, seen.type, seen.size, merged, seen.name)
-            found = self.engine.detect(part)
             if self.edm is not None:
-                found.extend(self.edm.detect(part))
+                values: list[Candidate] = []
+                found = self.engine.detect(part, values)
+                found.extend(self.edm.detect(part, values))
+            else:
+                found = self.engine.detect(part)
             _keep_bounded(found, findings, per_detector)
             if time.monotonic() > deadline:
                 overall.add(TIME_FLAG)

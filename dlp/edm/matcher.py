@@ -1,46 +1,52 @@
 """Finding our own customers' records in a part: candidates -> keyed hashes -> records.
 
-Candidates are the values a leak would carry: e-mail addresses, phone and account
-numbers anywhere, names near them (capitalised word runs on the lines that hold a strong
-candidate), and every cell of a table. Each candidate is normalised and hashed like the
-index did and looked up in one vectorised search. A record counts when it matched on two
-or more columns, or on one strong column (e-mail, phone, number): a name alone is weak.
-The finding says how many records matched and on which columns, never which values.
+The matcher runs no scan of its own over prose: `Engine.detect(part, values)` hands it
+what the engine already found (the raw value of every kept finding, every digit run it
+scanned), and the matcher keeps the e-mail addresses and the digit runs whose length fits
+the index. Names are tried only on the lines holding a matched strong value (capitalised
+word runs); a table part is read cell by cell. Each candidate is normalised and hashed
+like the index did and looked up in one vectorised search. A record counts when it
+matched on two or more columns, or on one strong column (e-mail, phone, number): a name
+alone is weak. The finding says how many records matched (`records`), the most columns
+one record matched on (`columns`, what policies' `min_columns` compares), the column
+combination most records matched on (`column_names`) and how many records matched on at
+least N columns (`records_min_columns_N`), never which values.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import hmac
-import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import regex
 
+from dlp.detect import DIGIT_RUN, Candidate
 from dlp.edm.index import SUFFIX, EdmIndex
 from dlp.edm.normalise import STRONG_KINDS, keyed_hash, normalise
 from dlp.model import Confidence, Finding, Part
 
-__all__ = ["EdmMatcher", "detector_id"]
+__all__ = ["EMAIL_DETECTOR", "EdmMatcher", "detector_id"]
 
-_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+-]{1,64}$")
-_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
-
-
-@functools.lru_cache(maxsize=16)
-def _number_pattern(low: int, high: int) -> re.Pattern[str]:
-    """Digit runs (with separators) no shorter than the index's shortest number: the
-    tighter the bound, the fewer candidates the scan hands to Python."""
-    return re.compile(rf"\d[\d ().-]{{{max(2, low - 2)},{max(low, high) + 6}}}\d")
-
+EMAIL_DETECTOR = "email-address"
+"""The engine detector whose values are e-mail candidates."""
 
 _NAME_RUN = regex.compile(r"\b\p{Lu}[\p{L}'-]{0,40}(?:[ \t]+\p{Lu}[\p{L}'-]{0,40}){0,3}\b")
 _MAX_NAME_WORDS = 4
+_DIGIT_KINDS = ("phone", "number")
+_NAME_KINDS = ("name", "text")
+# A phone written without its country code ("(415) 555-0100") or with "00" before it has a
+# few digits fewer or more than its E.164 form in the index.
+_NATIONAL_SLACK = 3
+_INTERNATIONAL_SLACK = 2
+# An over-long run ("Ref 88412 415 555 0100") is also tried as groups of up to this many of
+# its space-separated tokens.
+_MAX_GROUP_TOKENS = 4
+_MAX_RUN_TOKENS = 32
 
 
 def detector_id(index_name: str) -> str:
@@ -54,7 +60,6 @@ class _Candidate:
     value: str
     start: int
     end: int
-    line: int
 
 
 class EdmMatcher:
@@ -71,13 +76,18 @@ class EdmMatcher:
         paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
         return cls([EdmIndex(path) for path in paths], secret, hash_key)
 
-    def detect(self, part: Part) -> list[Finding]:
-        """One `edm:<name>` finding per index that matched records in this part."""
+    def detect(self, part: Part, values: Sequence[Candidate]) -> list[Finding]:
+        """One `edm:<name>` finding per index that matched records in this part.
+
+        `values` are the candidates `Engine.detect(part, values)` collected from the same
+        part (offsets relative to its text): the matcher reuses them instead of scanning
+        the text again.
+        """
         if not self.indexes or not part.text:
             return []
         findings = []
         for index in self.indexes:
-            finding = self._match(index, part)
+            finding = self._match(index, part, values)
             if finding is not None:
                 findings.append(finding)
         return findings
@@ -85,39 +95,39 @@ class EdmMatcher:
     def _lookup(
         self,
         index: EdmIndex,
-        candidates: Iterator[_Candidate],
+        candidates: Iterable[_Candidate],
         matched: dict[int, set[int]],
         spans: list[tuple[int, int]],
-    ) -> set[int]:
-        """Hash the candidates, look them up in one search, record what matched; return the
-        start offsets of the lines holding a match (where names are worth trying)."""
+    ) -> list[_Candidate]:
+        """Hash the candidates, look them up in one search, record what matched; return
+        the candidates that matched (their lines are where names are worth trying)."""
         by_hash: dict[int, _Candidate] = {}
         for candidate in candidates:
             value = normalise(candidate.kind, candidate.value, index.region)
             if value is not None:
                 by_hash.setdefault(keyed_hash(self._secret, candidate.kind, value), candidate)
+        if not by_hash:
+            return []
         hit_hashes = set()
         for value_hash, record, column in index.lookup(list(by_hash)):
             matched.setdefault(record, set()).add(column)
             hit_hashes.add(value_hash)
-        lines = set()
-        for value_hash in hit_hashes:
-            candidate = by_hash[value_hash]
-            spans.append((candidate.start, candidate.end))
-            lines.add(candidate.line)
-        return lines
+        hits = [by_hash[value_hash] for value_hash in hit_hashes]
+        spans.extend((c.start, c.end) for c in hits)
+        return hits
 
-    def _match(self, index: EdmIndex, part: Part) -> Finding | None:
+    def _match(self, index: EdmIndex, part: Part, values: Sequence[Candidate]) -> Finding | None:
         matched: dict[int, set[int]] = {}
         spans: list[tuple[int, int]] = []
         kinds = index.kinds
         if part.table is not None:
             self._lookup(index, _table_candidates(part, kinds), matched, spans)
         else:
-            strong = _strong_candidates(part.text, kinds, index.digit_widths)
-            hit_lines = self._lookup(index, strong, matched, spans)
-            if hit_lines:
-                self._lookup(index, _name_candidates(part.text, kinds, hit_lines), matched, spans)
+            strong = _strong_candidates(part.text, values, kinds, index.digit_widths)
+            hits = self._lookup(index, strong, matched, spans)
+            if hits:
+                lines = {_line_start(part.text, c.start) for c in hits}
+                self._lookup(index, _name_candidates(part.text, kinds, lines), matched, spans)
         if not matched:
             return None
         counted = {
@@ -131,12 +141,17 @@ class EdmMatcher:
             "+".join(index.columns[c].name for c in sorted(columns)) for columns in counted.values()
         )
         combo, _ = combos.most_common(1)[0]
-        attributes: dict[str, int | str] = {"index": index.name, "records": len(counted), "columns": combo}
+        strongest = max(len(c) for c in counted.values())
+        attributes: dict[str, int | str] = {
+            "index": index.name,
+            "records": len(counted),
+            "columns": strongest,
+            "column_names": combo,
+        }
         for minimum in range(2, len(index.columns) + 1):
             attributes[f"records_min_columns_{minimum}"] = sum(
                 1 for c in counted.values() if len(c) >= minimum
             )
-        strongest = max(len(c) for c in counted.values())
         digest = hmac.new(
             self._hash_key,
             f"edm:{index.name}:{','.join(str(r) for r in sorted(counted))}".encode(),
@@ -162,51 +177,66 @@ def _line_start(text: str, position: int) -> int:
     return text.rfind("\n", 0, position) + 1
 
 
-def _strong_candidates(text: str, kinds: frozenset[str], widths: tuple[int, int]) -> Iterator[_Candidate]:
-    low, high = widths
-    if "email" in kinds and "@" in text:
-        yield from _emails(text)
-    number_kinds = [k for k in ("phone", "number") if k in kinds]
-    if number_kinds:
-        for match in _number_pattern(low, high).finditer(text):
-            start, end = match.span()
-            if start and (text[start - 1].isalnum() or text[start - 1] == "."):
-                continue
-            if end < len(text) and text[end].isalnum():
-                continue
-            value = match.group()
-            if not low <= len(value) - value.count(" ") - value.count("-") <= high + 6:
-                continue
-            if start and text[start - 1] in "+(":
-                start -= 1
-                value = text[start] + value
-            line = _line_start(text, start)
-            for kind in number_kinds:
-                yield _Candidate(kind, value, start, end, line)
+def _digit_count(value: str) -> int:
+    return sum(ch.isdigit() for ch in value)
 
 
-def _emails(text: str) -> Iterator[_Candidate]:
-    """Addresses around each '@': a substring search, then two short anchored matches,
-    instead of a character-class scan of the whole text."""
-    at = text.find("@")
-    while at >= 0:
-        local = _EMAIL_LOCAL.search(text, max(0, at - 64), at)
-        domain = _EMAIL_DOMAIN.match(text, at + 1)
-        if local is not None and domain is not None:
-            start, end = local.start(), domain.end()
-            yield _Candidate("email", text[start:end], start, end, _line_start(text, start))
-        at = text.find("@", at + 1)
+def _strong_candidates(
+    text: str, values: Sequence[Candidate], kinds: frozenset[str], widths: tuple[int, int]
+) -> Iterator[_Candidate]:
+    """E-mail findings and the digit runs that could be an indexed phone or number."""
+    want_email = "email" in kinds
+    number_kinds = [k for k in _DIGIT_KINDS if k in kinds]
+    low, high = widths[0] - _NATIONAL_SLACK, widths[1] + _INTERNATIONAL_SLACK
+    for source, value, start, end in values:
+        if source == DIGIT_RUN:
+            if number_kinds:
+                yield from _digit_candidates(text, value, start, end, number_kinds, low, high)
+        elif source == EMAIL_DETECTOR and want_email:
+            yield _Candidate("email", value, start, end)
+
+
+def _digit_candidates(
+    text: str, run: str, start: int, end: int, kinds: list[str], low: int, high: int
+) -> Iterator[_Candidate]:
+    """A run that fits the index's widths ("+" kept when written before it); an over-long
+    run's groups of consecutive space-separated tokens that fit."""
+    count = _digit_count(run)
+    if count < low:
+        return
+    if count <= high:
+        if start and text[start - 1] == "+":
+            start, run = start - 1, "+" + run
+        for kind in kinds:
+            yield _Candidate(kind, run, start, end)
+        return
+    tokens: list[tuple[int, str]] = []
+    position = start
+    for token in run.split(" ")[:_MAX_RUN_TOKENS]:
+        if token:
+            tokens.append((position, token))
+        position += len(token) + 1
+    for i, (first, _) in enumerate(tokens):
+        digits = 0
+        for last, token in tokens[i : i + _MAX_GROUP_TOKENS]:
+            digits += _digit_count(token)
+            if digits > high:
+                break
+            if digits >= low:
+                stop = last + len(token)
+                for kind in kinds:
+                    yield _Candidate(kind, text[first:stop], first, stop)
 
 
 def _name_candidates(text: str, kinds: frozenset[str], lines: set[int]) -> Iterator[_Candidate]:
-    name_kinds = [k for k in ("name", "text") if k in kinds]
+    name_kinds = [k for k in _NAME_KINDS if k in kinds]
     for begin in sorted(lines) if name_kinds else ():
         end = text.find("\n", begin)
         end = len(text) if end < 0 else end
         for match in _NAME_RUN.finditer(text, begin, end):
             for phrase, start, stop in _sub_phrases(match.group(), match.start()):
                 for kind in name_kinds:
-                    yield _Candidate(kind, phrase, start, stop, begin)
+                    yield _Candidate(kind, phrase, start, stop)
 
 
 def _sub_phrases(run: str, offset: int) -> Iterator[tuple[str, int, int]]:
@@ -229,14 +259,14 @@ def _table_candidates(part: Part, kinds: frozenset[str]) -> Iterator[_Candidate]
                 continue
             if "@" in cell:
                 if "email" in kinds:
-                    yield _Candidate("email", cell, start, position, start)
+                    yield _Candidate("email", cell, start, position)
                 continue
-            digits = sum(ch.isdigit() for ch in cell)
+            digits = _digit_count(cell)
             if digits >= 4 and digits * 2 >= len(cell):
-                for kind in ("phone", "number"):
+                for kind in _DIGIT_KINDS:
                     if kind in kinds:
-                        yield _Candidate(kind, cell, start, position, start)
+                        yield _Candidate(kind, cell, start, position)
                 continue
-            for kind in ("name", "text"):
+            for kind in _NAME_KINDS:
                 if kind in kinds:
-                    yield _Candidate(kind, cell, start, position, start)
+                    yield _Candidate(kind, cell, start, position)

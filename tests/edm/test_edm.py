@@ -6,17 +6,22 @@ import csv
 import io
 import subprocess
 import sys
+from email.message import EmailMessage
 from pathlib import Path
 
+import openpyxl
 import pytest
 from faker import Faker
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dlp.detect import Candidate, Engine
 from dlp.edm import EdmIndex, EdmMatcher, build_index, parse_columns
 from dlp.edm.index import EdmError
 from dlp.edm.normalise import infer_kind, normalise
-from dlp.model import Part, Table
+from dlp.model import Action, Finding, Item, Part, ScanContext, Table
+from dlp.pipeline import Scanner, builtin_folder
+from dlp.policy import PolicySet
 
 SECRET = b"s" * 32
 HASH_KEY = b"h" * 32
@@ -48,6 +53,18 @@ def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_folders([builtin_folder("detectors")], hash_key=HASH_KEY)
+
+
+def _match(engine: Engine, matcher: EdmMatcher, part: Part) -> list[Finding]:
+    """What the pipeline does: the engine collects candidates, the matcher looks them up."""
+    values: list[Candidate] = []
+    engine.detect(part, values)
+    return matcher.detect(part, values)
 
 
 @pytest.fixture(scope="module")
@@ -85,42 +102,47 @@ def _csv_part(rows: list[dict[str, str]]) -> Part:
     )
 
 
-def test_fifty_records_in_prose_are_found(crm: tuple[list[dict[str, str]], EdmMatcher, Path]) -> None:
+def test_fifty_records_in_prose_are_found(
+    crm: tuple[list[dict[str, str]], EdmMatcher, Path], engine: Engine
+) -> None:
     rows, matcher, _ = crm
     text = _prose(rows[100:150])
-    [finding] = matcher.detect(Part("message/body[1]", "text/plain", len(text), text))
+    [finding] = _match(engine, matcher, Part("message/body[1]", "text/plain", len(text), text))
     assert finding.detector == "edm:crm"
     assert finding.count == 50
     assert finding.attributes["records"] == 50
     assert finding.attributes["records_min_columns_3"] == 50
-    assert finding.attributes["columns"] == "Full Name+Email+Phone"
+    assert finding.attributes["columns"] == 3
+    assert finding.attributes["column_names"] == "Full Name+Email+Phone"
     assert finding.preview == "50 records"
     assert "50 records of index crm" in finding.explanation
 
 
 def test_fifty_records_in_a_csv_attachment_are_found(
-    crm: tuple[list[dict[str, str]], EdmMatcher, Path],
+    crm: tuple[list[dict[str, str]], EdmMatcher, Path], engine: Engine
 ) -> None:
     rows, matcher, _ = crm
-    [finding] = matcher.detect(_csv_part(rows[500:550]))
+    [finding] = _match(engine, matcher, _csv_part(rows[500:550]))
     assert finding.count == 50
     assert finding.attributes["records_min_columns_2"] == 50
 
 
 def test_unknown_valid_looking_records_match_nothing(
-    crm: tuple[list[dict[str, str]], EdmMatcher, Path],
+    crm: tuple[list[dict[str, str]], EdmMatcher, Path], engine: Engine
 ) -> None:
     _, matcher, _ = crm
     strangers = _records(seed=99, count=50)
     text = _prose(strangers)
-    assert matcher.detect(Part("message/body[1]", "text/plain", len(text), text)) == []
-    assert matcher.detect(_csv_part(strangers)) == []
+    assert _match(engine, matcher, Part("message/body[1]", "text/plain", len(text), text)) == []
+    assert _match(engine, matcher, _csv_part(strangers)) == []
 
 
-def test_a_name_alone_is_not_a_record(crm: tuple[list[dict[str, str]], EdmMatcher, Path]) -> None:
+def test_a_name_alone_is_not_a_record(
+    crm: tuple[list[dict[str, str]], EdmMatcher, Path], engine: Engine
+) -> None:
     rows, matcher, _ = crm
     text = "\n".join(f"Call 555-0100 and ask for {row['Full Name']}." for row in rows[:10])
-    assert matcher.detect(Part("body", "text/plain", len(text), text)) == []
+    assert _match(engine, matcher, Part("body", "text/plain", len(text), text)) == []
 
 
 def test_index_holds_no_plaintext(crm: tuple[list[dict[str, str]], EdmMatcher, Path]) -> None:
@@ -202,3 +224,90 @@ def test_cli_builds_an_index(tmp_path: Path) -> None:
     assert done.stdout.startswith("indexed 30 records (60 values) as 'crm'")
     assert (tmp_path / "state" / "edm" / "crm.edm").is_file()
     assert (tmp_path / "state" / "keys" / "edm.key").stat().st_mode & 0o777 == 0o600
+
+
+def _xlsx(rows: list[dict[str, str]]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Leads"
+    sheet.append(["Contact", "Work Email", "Mobile", "City"])
+    for row in rows:
+        sheet.append([row["Full Name"], row["Email"], row["Phone"], row["City"]])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _mail_with(attachment: bytes) -> bytes:
+    message = EmailMessage()
+    message["Subject"] = "Leads for the partner campaign"
+    message["From"] = "Dana Reyes <dana@corp.example>"
+    message["To"] = "partner@agency.example"
+    message.set_content("Hi, the leads are attached.\n")
+    message.add_attachment(
+        attachment,
+        maintype="application",
+        subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        filename="leads.xlsx",
+    )
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(("offset", "expected"), [(300, 50), (None, 0)])
+def test_records_in_an_xlsx_attachment_are_found_by_the_scanner(
+    crm: tuple[list[dict[str, str]], EdmMatcher, Path], engine: Engine, offset: int | None, expected: int
+) -> None:
+    rows, matcher, _ = crm
+    carried = rows[offset : offset + 50] if offset is not None else _records(seed=99, count=50)
+    policies = PolicySet.load([builtin_folder("policies")], internal_domains=("corp.example",))
+    scanner = Scanner(engine=engine, policies=policies, edm=matcher)
+    context = ScanContext(
+        channel="smtp",
+        sender="dana@corp.example",
+        recipients=("partner@agency.example",),
+        internal_domains=("corp.example",),
+    )
+    result = scanner.scan(Item(data=_mail_with(_xlsx(carried)), name="message.eml"), context)
+    edm = [
+        (f.detector, f.count, f.attributes["column_names"]) for f in result.findings if f.category == "crm"
+    ]
+    rules = [r.rule_id for r in result.verdict.rules if r.rule_id.startswith("crm-known-customers")]
+    if expected:
+        assert edm == [("edm:crm", 50, "Full Name+Email+Phone")]
+        assert rules == ["crm-known-customers-bulk-outbound", "crm-known-customers-outbound"]
+        assert result.verdict.action == Action.BLOCK
+    else:
+        assert edm == []
+        assert rules == []
+
+
+@pytest.fixture(scope="module")
+def phones(tmp_path_factory: pytest.TempPathFactory) -> EdmMatcher:
+    folder = tmp_path_factory.mktemp("phones")
+    source = folder / "phones.csv"
+    source.write_text("Email,Phone\nann@corp.example,(415) 555-0100\nbo@corp.example,+44 20 7946 0958\n")
+    build_index(source, "phones", parse_columns("Email,Phone"), SECRET, folder / "index")
+    return EdmMatcher.load(folder / "index", SECRET, HASH_KEY)
+
+
+@pytest.mark.parametrize(
+    ("text", "records"),
+    [
+        ("Call +1 415 555 0100 today.", 1),
+        ("Call (415) 555-0100 today.", 1),
+        ("Call 415.555.0100 today.", 1),
+        ("Call 1-415-555-0100 today.", 1),
+        ("Ref 88412 415 555 0100 today.", 1),
+        ("UK office +44 20 7946 0958.", 1),
+        ("UK office 0044 20 7946 0958.", 1),
+        ("Mail ANN@corp.example and +44 20 7946 0958.", 2),
+        ("Call (415) 555-0101 today.", 0),
+        ("Order 4155550100123 shipped.", 0),
+    ],
+)
+def test_digit_runs_of_the_engine_are_phone_candidates(
+    phones: EdmMatcher, engine: Engine, text: str, records: int
+) -> None:
+    found = _match(engine, phones, Part("body", "text/plain", len(text), text))
+    assert [f.count for f in found] == ([records] if records else [])
