@@ -36,7 +36,7 @@ import ahocorasick_rs
 
 from dlp.detect.anchors import digit_runs, find_all, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
-from dlp.detect.masking import MASKS, NORMALISERS, keyed_hash
+from dlp.detect.masking import MASKS, NORMALISERS, KeyedHasher
 from dlp.detect.tabular import AGGREGATES, column_of, normalise_header
 from dlp.detect.validators import VALIDATORS
 from dlp.model import Confidence, Finding, Part
@@ -66,6 +66,7 @@ _SEPARATORS = str.maketrans("", "", " -./()")
 # Up to this many automaton keys the automaton is a DFA (fastest scan; its memory grows with
 # the keys); a large dictionary gets the library's default, a compact NFA.
 _DFA_KEYS = 20_000
+_LEVELS = {int(level): level for level in Confidence}
 
 Search = Callable[[str, int, int], Any]
 
@@ -309,7 +310,7 @@ class Engine:
     def __init__(
         self, definitions: Sequence[Definition], hash_key: bytes, trusted: Iterable[str] = ()
     ) -> None:
-        self._key = hash_key
+        self._hash = KeyedHasher(hash_key)
         trusted_ids = set(trusted)
         scanning = [d for d in definitions if d.anchor != "table"]
         self._all = [_Detector(d, i, d.id in trusted_ids) for i, d in enumerate(scanning)]
@@ -690,25 +691,27 @@ class Engine:
 
     def _findings(self, part: Part, kept: list[_Scored]) -> list[Finding]:
         """Each kept match as a finding: masked preview and keyed hash, never the value."""
-        out = []
         offset = part.offset
         location = part.location
+        new, levels, keyed = Finding.of, _LEVELS, self._hash
+        out = []
         for item in kept:
             hit = item.hit
             det = hit.det
             d = det.d
+            value = hit.value
             out.append(
-                Finding(
-                    detector=d.id,
-                    category=d.category,
-                    location=location,
-                    start=offset + hit.start,
-                    end=offset + hit.end,
-                    confidence=Confidence(item.level),
-                    preview=det.mask(hit.value),
-                    hash=keyed_hash(self._key, det.hash_norm(hit.value)),
-                    explanation=item.note,
-                    regulations=d.regulations,
+                new(
+                    d.id,
+                    d.category,
+                    location,
+                    offset + hit.start,
+                    offset + hit.end,
+                    levels[item.level],
+                    det.mask(value),
+                    keyed(det.hash_norm(value)),
+                    item.note,
+                    d.regulations,
                 )
             )
         return out
@@ -729,7 +732,7 @@ class Engine:
                     end=part.offset + result.end,
                     confidence=result.confidence,
                     preview=result.preview,
-                    hash=keyed_hash(self._key, result.fingerprint),
+                    hash=self._hash(result.fingerprint),
                     explanation=result.explanation,
                     regulations=d.regulations,
                     count=result.count,

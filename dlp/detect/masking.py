@@ -9,12 +9,22 @@ hash without the hash revealing the value to anyone without the key.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import string
 from collections.abc import Callable
 
-__all__ = ["MASKS", "NORMALISERS", "keyed_hash", "mask_card", "mask_email", "mask_last4", "mask_prefix"]
+__all__ = [
+    "MASKS",
+    "NORMALISERS",
+    "KeyedHasher",
+    "keyed_hash",
+    "mask_card",
+    "mask_email",
+    "mask_last4",
+    "mask_prefix",
+]
 
 _STAR = "*"
 _ALNUM_DEL = {ord(c): None for c in " -./()\t\n\r_:+"}
@@ -90,3 +100,27 @@ NORMALISERS: dict[str, Callable[[str], str]] = {
 def keyed_hash(key: bytes, normalised: str) -> str:
     """`hmac-sha256:` + hex HMAC-SHA256 of the normalised value under the installation key."""
     return "hmac-sha256:" + hmac.digest(key, normalised.encode("utf-8", "surrogatepass"), "sha256").hex()
+
+
+_BLOCK = 64
+
+
+class KeyedHasher:
+    """`keyed_hash` under one key, with HMAC's inner and outer SHA-256 states keyed once:
+    each value then costs two state copies and two short updates, less than half of a
+    one-shot `hmac.digest` (which keys both states again for every value)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def __call__(self, normalised: str) -> str:
+        """The same string as `keyed_hash(key, normalised)`."""
+        inner = self._inner.copy()
+        inner.update(normalised.encode("utf-8", "surrogatepass"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return "hmac-sha256:" + outer.hexdigest()

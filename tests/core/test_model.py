@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from dlp.errors import ConfigError
 from dlp.keys import load_or_create_key
-from dlp.model import Action, Confidence, Item, ScanContext, new_id
+from dlp.model import Action, Confidence, Finding, Item, ScanContext, new_id
 
 
 def test_ulid_shape_and_order() -> None:
@@ -59,3 +60,14 @@ def test_bad_key_file_is_a_config_error(tmp_path: Path, content: str) -> None:
     path.write_text(content, encoding="latin-1")
     with pytest.raises(ConfigError, match="key file"):
         load_or_create_key(path)
+
+
+def test_finding_of_equals_the_constructor() -> None:
+    args = ("credit-card", "pci", "body", 3, 19, Confidence.HIGH, "4111********1111", "hmac-sha256:00")
+    built = Finding.of(*args, "pattern plain", ("pci-dss",))
+    made = Finding(*args, explanation="pattern plain", regulations=("pci-dss",))
+    assert (built, hash(built), repr(built)) == (made, hash(made), repr(made))
+    assert built.to_dict() == made.to_dict()
+    assert (built.count, built.attributes) == (1, {})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.start = 4  # type: ignore[misc]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlp.detect.masking import MASKS, NORMALISERS, keyed_hash
+from dlp.detect.masking import MASKS, NORMALISERS, KeyedHasher, keyed_hash
 
 
 @pytest.mark.parametrize(
@@ -52,6 +52,12 @@ def test_keyed_hash_is_hmac_sha256_of_the_normalised_value() -> None:
     expected = hmac.new(b"key", b"4111111111111111", hashlib.sha256).hexdigest()
     assert keyed_hash(b"key", "4111111111111111") == f"hmac-sha256:{expected}"
     assert keyed_hash(b"other", "4111111111111111") != keyed_hash(b"key", "4111111111111111")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=100), st.text(max_size=40))
+def test_keyed_hasher_equals_keyed_hash(key: bytes, value: str) -> None:
+    assert KeyedHasher(key)(value) == keyed_hash(key, value)
 
 
 @settings(max_examples=60, deadline=None)
