@@ -88,6 +88,7 @@ class RetentionSettings(_Section):
     quarantine_days: float = 30.0
     incidents_days: float = 365.0
     purge_interval_seconds: float = 3600.0
+    release_lease_seconds: float = Field(default=600.0, gt=0)
 
 
 class AlertSettings(_Section):

@@ -57,7 +57,7 @@ async def release_item(store: Store, settings: Settings, item_id: str, actor: st
         kind = "permanent" if isinstance(exc, PermanentDeliveryError) else "temporary"
         result = ReleaseOutcome(False, f"{kind} delivery failure: {exc}")
     except Exception as exc:
-        await asyncio.to_thread(store.finish_release, item_id, f"internal error: {type(exc).__name__}", False)
+        await asyncio.to_thread(store.finish_release, ticket, f"internal error: {type(exc).__name__}", False)
         raise
-    await asyncio.to_thread(store.finish_release, item_id, result.outcome, result.ok)
+    await asyncio.to_thread(store.finish_release, ticket, result.outcome, result.ok)
     return result

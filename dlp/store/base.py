@@ -38,6 +38,8 @@ __all__ = [
     "iso_time",
     "monitor_matched",
     "parse_time",
+    "release_abandoned",
+    "release_claimable",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,10 @@ class Conflict(StoreError):
 
 @dataclass(frozen=True)
 class ReleaseTicket:
-    """A claimed release: the item's addressing, owned by whoever claimed it."""
+    """A claimed release: the item's addressing, owned by whoever claimed it.
+
+    `claim` names this one claim: `finish_release` records the outcome only while the
+    claim is still the item's (a claim whose lease expired may have been taken over)."""
 
     id: str
     channel: str
@@ -62,6 +67,7 @@ class ReleaseTicket:
     recipients: tuple[str, ...]
     size: int
     claimed_by: str
+    claim: str
 
 
 @dataclass(frozen=True)
@@ -89,11 +95,12 @@ class StoreCounts:
 
 @dataclass(frozen=True)
 class PurgeReport:
-    """What one retention pass removed."""
+    """What one retention pass removed, and how many abandoned release claims it ended."""
 
     quarantine_items: int
     incidents: int
     orphan_files: int
+    stale_releases: int = 0
 
 
 def iso_time(ts: float | None) -> str | None:
@@ -114,6 +121,20 @@ def parse_time(text: str) -> float:
 def monitor_matched(result: ScanResult) -> bool:
     """Whether any rule that matched runs in monitor mode."""
     return any(rule.mode == "monitor" for rule in result.verdict.rules)
+
+
+def release_claimable(status: str, claimed_at: float | None, now: float, lease: float) -> bool:
+    """Whether an item may be claimed for release at `now`: held, or being released under
+    a claim older than `lease` seconds (the replica that made it died mid-release)."""
+    return status == "held" or (status == "releasing" and (claimed_at or 0.0) < now - lease)
+
+
+def release_abandoned(claimed_by: str | None, claimed_at: float | None, lease: float) -> str:
+    """The outcome recorded when a claim outlived its lease and the item went back to `held`."""
+    return (
+        f"abandoned: the release claimed by {claimed_by} at {iso_time(claimed_at)} outlived its "
+        f"{lease:g} s lease; the next hop may have received it before that replica stopped"
+    )
 
 
 def incident_warranted(result: ScanResult) -> bool:
@@ -181,15 +202,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def claim_release(self, item_id: str, actor: str) -> ReleaseTicket:
-        """Atomically mark a held item as being released by `actor`.
+        """Atomically mark a held item as being released by `actor`, at the current time.
 
-        Raises `Conflict` if it is already being released, released or deleted, so a
-        release is never sent twice."""
+        Raises `Conflict` if it is released, deleted or being released, so two live
+        releases never run at once. A claim older than `retention.release_lease_seconds`
+        (its replica died mid-release) may be claimed again: delivery is at least once,
+        the next hop may have accepted the item before the crash."""
 
     @abc.abstractmethod
-    def finish_release(self, item_id: str, outcome: str, ok: bool) -> None:
+    def finish_release(self, ticket: ReleaseTicket, outcome: str, ok: bool) -> None:
         """Record how a claimed release went: `released` on success, back to `held`
-        (retry possible, outcome kept) on failure."""
+        (retry possible, outcome kept) on failure. `Conflict` if the item is no longer
+        being released under this ticket's claim."""
 
     # incidents
 
@@ -279,7 +303,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def purge_expired(self, now: float) -> PurgeReport:
         """Remove quarantine items and incidents past their retention, with content
-        files and key material, and content files no record refers to."""
+        files and key material, and content files no record refers to; put items whose
+        release claim outlived its lease back to `held` (see `release_abandoned`)."""
 
     @abc.abstractmethod
     def counts(self) -> StoreCounts:

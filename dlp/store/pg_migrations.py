@@ -82,4 +82,12 @@ CREATE TABLE tokens (
 );
 """
 
-MIGRATIONS: tuple[tuple[int, str, str], ...] = ((1, "initial schema", _INITIAL),)
+_RELEASE_LEASE = """
+ALTER TABLE quarantine ADD COLUMN claimed_at double precision, ADD COLUMN claim text;
+UPDATE quarantine SET claimed_at = extract(epoch FROM now()) WHERE status = 'releasing';
+"""
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "initial schema", _INITIAL),
+    (2, "release claims carry a time and an id (a dead replica's claim expires)", _RELEASE_LEASE),
+)

@@ -14,8 +14,9 @@ holding an advisory lock, so replicas starting together migrate once. Once the s
 current no DDL runs, so the service may then use a role without `CREATE`.
 
 Sharing rules: `quarantine()` returns after COMMIT (content and row in one
-transaction); `claim_release` is one `UPDATE ... WHERE status = 'held' RETURNING`, so of
-two replicas racing for an item exactly one wins; retention runs in one transaction
+transaction); `claim_release` locks the row (`SELECT ... FOR UPDATE`) before claiming
+it, so of two replicas racing for an item exactly one wins, and a claim whose lease
+expired (its replica died) is taken over by one replica only; retention runs in one transaction
 under a transaction-scoped advisory lock (`pg_try_advisory_xact_lock`): one replica at a
 time, and a replica that dies mid-purge leaves nothing half done. Tokens are looked up
 in the database on every request, so creation and revocation count everywhere at once.
@@ -63,6 +64,8 @@ from dlp.store.base import (
     context_parties,
     iso_time,
     monitor_matched,
+    release_abandoned,
+    release_claimable,
 )
 from dlp.store.crypto import CHUNK_SIZE, decrypt_stream, encrypt_stream, new_data_key, unwrap_key, wrap_key
 from dlp.store.pg_migrations import MIGRATIONS
@@ -269,6 +272,7 @@ class PostgresStore(Store):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         self._settings = settings
+        self._lease = settings.retention.release_lease_seconds
         try:
             params = conninfo_to_dict(settings.store)
         except psycopg.ProgrammingError as exc:
@@ -423,20 +427,25 @@ class PostgresStore(Store):
             cur.execute("DELETE FROM quarantine_chunks WHERE item_id = %s", (_text(item_id),))
 
     def claim_release(self, item_id: str, actor: str) -> ReleaseTicket:
-        """See `Store.claim_release`: one conditional UPDATE, so any replica may race any other."""
+        """See `Store.claim_release`: the row is locked, checked and claimed in one
+        transaction, so any replica may race any other."""
+        now = time.time()
+        claim = new_id()
         with self._transaction() as cur:
             row = cur.execute(
-                "UPDATE quarantine SET status = 'releasing', claimed_by = %s"
-                " WHERE id = %s AND status = 'held' RETURNING channel, sender, recipients, size",
-                (_text(actor), _text(item_id)),
+                "SELECT status, claimed_at, channel, sender, recipients, size FROM quarantine"
+                " WHERE id = %s FOR UPDATE",
+                (_text(item_id),),
             ).fetchone()
             if row is None:
-                current = cur.execute(
-                    "SELECT status FROM quarantine WHERE id = %s", (_text(item_id),)
-                ).fetchone()
-                if current is None:
-                    raise NotFound(f"no quarantine item {item_id!r}")
-                raise Conflict(f"quarantine item {item_id} is {current['status']}")
+                raise NotFound(f"no quarantine item {item_id!r}")
+            if not release_claimable(row["status"], row["claimed_at"], now, self._lease):
+                raise Conflict(f"quarantine item {item_id} is {row['status']}")
+            cur.execute(
+                "UPDATE quarantine SET status = 'releasing', claimed_by = %s, claimed_at = %s, claim = %s"
+                " WHERE id = %s",
+                (_text(actor), now, claim, item_id),
+            )
         return ReleaseTicket(
             id=item_id,
             channel=row["channel"],
@@ -444,18 +453,26 @@ class PostgresStore(Store):
             recipients=tuple(json.loads(row["recipients"])),
             size=row["size"],
             claimed_by=actor,
+            claim=claim,
         )
 
-    def finish_release(self, item_id: str, outcome: str, ok: bool) -> None:
+    def finish_release(self, ticket: ReleaseTicket, outcome: str, ok: bool) -> None:
         """See `Store.finish_release`."""
         with self._transaction() as cur:
             cur.execute(
                 "UPDATE quarantine SET status = %s, released_at = %s, release_outcome = %s,"
-                " release_attempts = release_attempts + 1 WHERE id = %s AND status = 'releasing'",
-                ("released" if ok else "held", time.time() if ok else None, _text(outcome), _text(item_id)),
+                " release_attempts = release_attempts + 1, claim = NULL"
+                " WHERE id = %s AND status = 'releasing' AND claim = %s",
+                (
+                    "released" if ok else "held",
+                    time.time() if ok else None,
+                    _text(outcome),
+                    _text(ticket.id),
+                    ticket.claim,
+                ),
             )
             if cur.rowcount != 1:
-                raise Conflict(f"quarantine item {item_id} has no release in progress")
+                raise Conflict(f"quarantine item {ticket.id} is no longer being released under this claim")
 
     # incidents
 
@@ -678,7 +695,17 @@ class PostgresStore(Store):
                 "DELETE FROM incidents WHERE created_at < %s", (now - retention.incidents_days * 86400.0,)
             )
             incidents = cur.rowcount
-        return PurgeReport(items, incidents, 0)
+            stale = cur.execute(
+                "SELECT id, claimed_by, claimed_at FROM quarantine"
+                " WHERE status = 'releasing' AND claimed_at < %s FOR UPDATE",
+                (now - self._lease,),
+            ).fetchall()
+            cur.executemany(
+                "UPDATE quarantine SET status = 'held', claim = NULL, release_outcome = %s,"
+                " release_attempts = release_attempts + 1 WHERE id = %s",
+                [(release_abandoned(r["claimed_by"], r["claimed_at"], self._lease), r["id"]) for r in stale],
+            )
+        return PurgeReport(items, incidents, 0, len(stale))
 
     def counts(self) -> StoreCounts:
         """See `Store.counts`."""

@@ -1,4 +1,5 @@
-"""The periodic retention job: purge expired quarantine items and incidents."""
+"""The periodic retention job: purge expired quarantine items and incidents, end abandoned
+release claims."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ async def purge_once(store: Store, now: float | None = None) -> PurgeReport:
             report.quarantine_items,
             report.incidents,
             report.orphan_files,
+        )
+    if report.stale_releases:
+        log.warning(
+            "%d quarantine items went back to held: their release claim outlived its lease "
+            "(the replica releasing them stopped; the next hop may have received them)",
+            report.stale_releases,
         )
     return report
 

@@ -8,6 +8,9 @@ Each thread gets its own connection (WAL lets readers run beside the one writer)
 writes take the write lock up front (`BEGIN IMMEDIATE`) and commit with
 `synchronous=FULL`, so a returned quarantine id survives a power cut. `secure_delete`
 overwrites removed rows, so purged key material does not linger in free pages.
+
+Schema: `_SCHEMA` is version 1; later versions are `_MIGRATIONS`, applied at open in one
+write transaction and counted in `PRAGMA user_version`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from dlp.store.base import (
     context_parties,
     iso_time,
     monitor_matched,
+    release_abandoned,
+    release_claimable,
 )
 from dlp.store.crypto import CHUNK_SIZE, decrypt_stream, encrypt_stream, new_data_key, unwrap_key, wrap_key
 from dlp.store.rows import incident_dict, quarantine_dict, result_record, token_info
@@ -107,6 +112,18 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 """
 
+_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        2,
+        (
+            "ALTER TABLE quarantine ADD COLUMN claimed_at REAL",
+            "ALTER TABLE quarantine ADD COLUMN claim TEXT",
+            "UPDATE quarantine SET claimed_at = (julianday('now') - 2440587.5) * 86400.0"
+            " WHERE status = 'releasing'",
+        ),
+    ),
+)
+
 _QUARANTINE_COLUMNS = (
     "id, created_at, channel, sender, recipients, client, item_name, size, action, scan_id, result, "
     "status, claimed_by, released_at, release_outcome, release_attempts"
@@ -151,6 +168,7 @@ class SqliteStore(Store):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         self._settings = settings
+        self._lease = settings.retention.release_lease_seconds
         self._root = settings.state_dir
         self._content_dir = self._root / "quarantine"
         _private_dir(self._root)
@@ -166,6 +184,7 @@ class SqliteStore(Store):
         conn = self._conn()
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
+        self._migrate()
 
     # connections and transactions
 
@@ -189,6 +208,15 @@ class SqliteStore(Store):
             with self._connections_lock:
                 self._connections.append(conn)
         return conn
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for target, statements in _MIGRATIONS:
+                if target > version:
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {target:d}")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -332,18 +360,22 @@ class SqliteStore(Store):
         self._content_path(item_id).unlink(missing_ok=True)
 
     def claim_release(self, item_id: str, actor: str) -> ReleaseTicket:
-        """See `Store.claim_release`."""
+        """See `Store.claim_release`: read and claim under the write lock."""
+        now = time.time()
+        claim = new_id()
         with self._write() as conn:
             row = conn.execute(
-                "SELECT status, channel, sender, recipients, size FROM quarantine WHERE id = ?", (item_id,)
+                "SELECT status, claimed_at, channel, sender, recipients, size FROM quarantine WHERE id = ?",
+                (item_id,),
             ).fetchone()
             if row is None:
                 raise NotFound(f"no quarantine item {item_id!r}")
-            if row["status"] != "held":
+            if not release_claimable(row["status"], row["claimed_at"], now, self._lease):
                 raise Conflict(f"quarantine item {item_id} is {row['status']}")
             conn.execute(
-                "UPDATE quarantine SET status = 'releasing', claimed_by = ? WHERE id = ? AND status = 'held'",
-                (actor, item_id),
+                "UPDATE quarantine SET status = 'releasing', claimed_by = ?, claimed_at = ?, claim = ?"
+                " WHERE id = ?",
+                (actor, now, claim, item_id),
             )
         return ReleaseTicket(
             id=item_id,
@@ -352,18 +384,20 @@ class SqliteStore(Store):
             recipients=tuple(json.loads(row["recipients"])),
             size=row["size"],
             claimed_by=actor,
+            claim=claim,
         )
 
-    def finish_release(self, item_id: str, outcome: str, ok: bool) -> None:
+    def finish_release(self, ticket: ReleaseTicket, outcome: str, ok: bool) -> None:
         """See `Store.finish_release`."""
         with self._write() as conn:
             updated = conn.execute(
                 "UPDATE quarantine SET status = ?, released_at = ?, release_outcome = ?,"
-                " release_attempts = release_attempts + 1 WHERE id = ? AND status = 'releasing'",
-                ("released" if ok else "held", time.time() if ok else None, outcome, item_id),
+                " release_attempts = release_attempts + 1, claim = NULL"
+                " WHERE id = ? AND status = 'releasing' AND claim = ?",
+                ("released" if ok else "held", time.time() if ok else None, outcome, ticket.id, ticket.claim),
             ).rowcount
             if updated != 1:
-                raise Conflict(f"quarantine item {item_id} has no release in progress")
+                raise Conflict(f"quarantine item {ticket.id} is no longer being released under this claim")
 
     # incidents
 
@@ -578,13 +612,23 @@ class SqliteStore(Store):
             conn.executemany("DELETE FROM quarantine WHERE id = ?", [(i,) for i in expired])
             deleted = conn.execute("DELETE FROM incidents WHERE created_at < ?", (incident_cutoff,))
             incidents = deleted.rowcount
+            stale = conn.execute(
+                "SELECT id, claimed_by, claimed_at FROM quarantine"
+                " WHERE status = 'releasing' AND claimed_at < ?",
+                (now - self._lease,),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE quarantine SET status = 'held', claim = NULL, release_outcome = ?,"
+                " release_attempts = release_attempts + 1 WHERE id = ?",
+                [(release_abandoned(r["claimed_by"], r["claimed_at"], self._lease), r["id"]) for r in stale],
+            )
         for item_id in expired:
             self._content_path(item_id).unlink(missing_ok=True)
         orphans = self._purge_orphans(now)
         if expired or incidents:
             with contextlib.suppress(sqlite3.Error):
                 self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return PurgeReport(len(expired), incidents, orphans)
+        return PurgeReport(len(expired), incidents, orphans, len(stale))
 
     def _purge_orphans(self, now: float) -> int:
         known = {r["id"] for r in self._query("SELECT id FROM quarantine WHERE wrapped_key IS NOT NULL")}

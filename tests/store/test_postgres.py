@@ -17,13 +17,17 @@ import pytest
 from dlp.cli import main
 from dlp.errors import ConfigError, NotFound, StoreError
 from dlp.model import Action, ScanContext
-from dlp.store import Conflict, Role, Store, StoreCounts, open_store
+from dlp.store import Conflict, ReleaseTicket, Role, Store, StoreCounts, open_store
 from dlp.store.pg_migrations import MIGRATIONS
 from dlp.store.postgres import PostgresStore
 from dlp.store.sqlite import master_key_path
 from dlp.store.tokens import hash_token
 from tests.store.factories import PLANTED_CARD, PLANTED_MESSAGE, card_result, mail_context, settings_for
 from tests.store.pg_cluster import Cluster
+from tests.store.test_sqlite import IMPATIENT_LEASE
+from tests.store.test_sqlite import (
+    test_a_claim_past_its_lease_is_taken_over_and_the_old_claim_cannot_finish as test_a_claim_past_its_lease_is_taken_over_and_the_old_claim_cannot_finish,  # noqa: E501
+)
 from tests.store.test_sqlite import (
     test_audit_is_appended_and_listed_newest_first as test_audit_is_appended_and_listed_newest_first,
 )
@@ -42,6 +46,9 @@ from tests.store.test_sqlite import (
     test_list_quarantine_filters_and_pages as test_list_quarantine_filters_and_pages,
 )
 from tests.store.test_sqlite import (
+    test_purge_puts_claims_past_their_lease_back_to_held as test_purge_puts_claims_past_their_lease_back_to_held,  # noqa: E501
+)
+from tests.store.test_sqlite import (
     test_quarantine_metadata as test_quarantine_metadata,
 )
 from tests.store.test_sqlite import (
@@ -56,6 +63,16 @@ from tests.store.test_sqlite import test_unknown_and_hostile_ids as test_unknown
 @pytest.fixture
 def store(tmp_path: Path, pg_url: str) -> Iterator[Store]:
     opened = open_store(settings_for(tmp_path / "var", store=pg_url))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def impatient(tmp_path: Path, pg_url: str) -> Iterator[Store]:
+    """The same store opened again with a 1 ms release lease: every claim looks abandoned to it."""
+    opened = open_store(
+        settings_for(tmp_path / "var", store=pg_url, retention={"release_lease_seconds": IMPATIENT_LEASE})
+    )
     yield opened
     opened.close()
 
@@ -216,7 +233,7 @@ def test_ids_postgresql_text_cannot_hold_are_not_found(store: Store, bad: str) -
         store.read_quarantine,
         lambda i: store.claim_release(i, "r"),
         lambda i: store.delete_quarantine(i, "r"),
-        lambda i: store.finish_release(i, "done", ok=True),
+        lambda i: store.finish_release(ReleaseTicket(i, "smtp", None, (), 0, "r", "c"), "done", ok=True),
         store.get_incident,
         lambda i: store.update_incident(i, "r", notes="n"),
         store.revoke_token,
@@ -353,12 +370,14 @@ def test_quarantined_on_one_replica_is_read_and_released_once_on_another(
     assert [i["id"] for i in b.list_quarantine(status="held").items] == [item_id]
     assert b.read_quarantine_bytes(item_id) == PLANTED_MESSAGE
     outcomes: list[str] = []
+    tickets: list[ReleaseTicket] = []
     barrier = threading.Barrier(2)
 
     def claim(store: Store, actor: str) -> None:
         barrier.wait()
         try:
-            outcomes.append(store.claim_release(item_id, actor).claimed_by)
+            tickets.append(store.claim_release(item_id, actor))
+            outcomes.append(actor)
         except Conflict:
             outcomes.append("conflict")
 
@@ -369,8 +388,65 @@ def test_quarantined_on_one_replica_is_read_and_released_once_on_another(
         t.join()
     assert sorted(outcomes)[0] == "conflict" and sorted(outcomes)[1] in ("on-a", "on-b")
     winner = a if "on-a" in outcomes else b
-    winner.finish_release(item_id, "delivered", ok=True)
+    winner.finish_release(tickets[0], "delivered", ok=True)
     assert a.get_quarantine(item_id)["status"] == b.get_quarantine(item_id)["status"] == "released"
+
+
+def test_an_abandoned_claim_raced_from_both_replicas_is_taken_over_once(tmp_path: Path, pg_url: str) -> None:
+    lease = {"retention": {"release_lease_seconds": 1.0}}
+    a, b = replica(tmp_path, "a", pg_url, **lease), replica(tmp_path, "b", pg_url, **lease)
+    try:
+        item_id = a.quarantine(PLANTED_MESSAGE, card_result(), mail_context())
+        abandoned = a.claim_release(item_id, "dead-replica")
+        time.sleep(1.05)
+        tickets: list[ReleaseTicket] = []
+        conflicts: list[Conflict] = []
+        barrier = threading.Barrier(2)
+
+        def claim(store: Store, actor: str) -> None:
+            barrier.wait()
+            try:
+                tickets.append(store.claim_release(item_id, actor))
+            except Conflict as exc:
+                conflicts.append(exc)
+
+        threads = [threading.Thread(target=claim, args=(s, n)) for s, n in ((a, "on-a"), (b, "on-b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert (len(tickets), len(conflicts)) == (1, 1)
+        with pytest.raises(Conflict):
+            b.finish_release(abandoned, "delivered", ok=True)
+        a.finish_release(tickets[0], "delivered", ok=True)
+        release = b.get_quarantine(item_id)["release"]
+        assert (release["claimed_by"], release["attempts"]) == (tickets[0].claimed_by, 1)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_version_1_schema_is_migrated_and_releasing_items_get_a_lease(tmp_path: Path, pg_url: str) -> None:
+    first = replica(tmp_path, "a", pg_url)
+    item_id = first.quarantine(PLANTED_MESSAGE, card_result(), mail_context())
+    first.claim_release(item_id, "reviewer-1")
+    first.close()
+    rows(
+        pg_url,
+        "ALTER TABLE quarantine DROP COLUMN claimed_at, DROP COLUMN claim;"
+        " DELETE FROM dlp_schema_migrations WHERE version = 2",
+    )
+    before = time.time()
+    migrated = replica(tmp_path, "b", pg_url)
+    try:
+        assert rows(pg_url, "SELECT version FROM dlp_schema_migrations ORDER BY version") == [(1,), (2,)]
+        [(claimed_at, claim)] = rows(pg_url, "SELECT claimed_at, claim FROM quarantine")
+        assert claim is None
+        assert before - 0.01 <= claimed_at <= time.time() + 0.01
+        with pytest.raises(Conflict):
+            migrated.claim_release(item_id, "reviewer-2")
+    finally:
+        migrated.close()
 
 
 def test_tokens_and_revocation_count_on_every_replica_at_once(replicas: tuple[Store, Store]) -> None:

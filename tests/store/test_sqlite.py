@@ -3,6 +3,9 @@ audit, tokens, retention, file modes, and that no raw value is ever written."""
 
 from __future__ import annotations
 
+import contextlib
+import re
+import sqlite3
 import stat
 import threading
 import time
@@ -14,14 +17,26 @@ import pytest
 
 from dlp.errors import NotFound, StoreError
 from dlp.model import Action
-from dlp.store import Conflict, Role, Store, StoreCounts, incident_warranted, open_store
+from dlp.store import Conflict, PurgeReport, Role, Store, StoreCounts, incident_warranted, open_store
 from dlp.store.crypto import CHUNK_SIZE
+from dlp.store.sqlite import DB_NAME
 from tests.store.factories import PLANTED_CARD, PLANTED_MESSAGE, card_result, mail_context, settings_for
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     opened = open_store(settings_for(tmp_path / "var"))
+    yield opened
+    opened.close()
+
+
+IMPATIENT_LEASE = 0.001
+
+
+@pytest.fixture
+def impatient(tmp_path: Path) -> Iterator[Store]:
+    """The same store opened again with a 1 ms release lease: every claim looks abandoned to it."""
+    opened = open_store(settings_for(tmp_path / "var", retention={"release_lease_seconds": IMPATIENT_LEASE}))
     yield opened
     opened.close()
 
@@ -153,15 +168,15 @@ def test_failed_release_can_be_retried_and_success_is_final(store: Store) -> Non
         ("bob@partner.example",),
         "smtp",
     )
-    store.finish_release(item_id, "451 4.4.1 next hop down", ok=False)
+    store.finish_release(ticket, "451 4.4.1 next hop down", ok=False)
     item = store.get_quarantine(item_id)
     assert (item["status"], item["release"]["outcome"], item["release"]["attempts"]) == (
         "held",
         "451 4.4.1 next hop down",
         1,
     )
-    store.claim_release(item_id, "reviewer-2")
-    store.finish_release(item_id, "delivered", ok=True)
+    second = store.claim_release(item_id, "reviewer-2")
+    store.finish_release(second, "delivered", ok=True)
     item = store.get_quarantine(item_id)
     assert item["status"] == "released"
     assert item["release"]["claimed_by"] == "reviewer-2"
@@ -170,7 +185,46 @@ def test_failed_release_can_be_retried_and_success_is_final(store: Store) -> Non
     with pytest.raises(Conflict):
         store.claim_release(item_id, "reviewer-1")
     with pytest.raises(Conflict):
-        store.finish_release(item_id, "again", ok=True)
+        store.finish_release(second, "again", ok=True)
+
+
+def test_a_claim_past_its_lease_is_taken_over_and_the_old_claim_cannot_finish(
+    store: Store, impatient: Store
+) -> None:
+    item_id = store.quarantine(PLANTED_MESSAGE, card_result(), mail_context())
+    abandoned = store.claim_release(item_id, "reviewer-1")
+    with pytest.raises(Conflict):
+        store.claim_release(item_id, "reviewer-2")
+    time.sleep(10 * IMPATIENT_LEASE)
+    taken_over = impatient.claim_release(item_id, "reviewer-2")
+    assert (taken_over.recipients, taken_over.claim != abandoned.claim) == (("bob@partner.example",), True)
+    with pytest.raises(Conflict):
+        store.finish_release(abandoned, "delivered", ok=True)
+    store.finish_release(taken_over, "delivered", ok=True)
+    release = store.get_quarantine(item_id)["release"]
+    assert (release["claimed_by"], release["outcome"], release["attempts"]) == ("reviewer-2", "delivered", 1)
+    with pytest.raises(Conflict):
+        impatient.claim_release(item_id, "reviewer-3")
+
+
+def test_purge_puts_claims_past_their_lease_back_to_held(store: Store, impatient: Store) -> None:
+    item_id = store.quarantine(PLANTED_MESSAGE, card_result(), mail_context())
+    abandoned = store.claim_release(item_id, "reviewer-1")
+    assert store.purge_expired(time.time()) == PurgeReport(0, 0, 0, 0)
+    assert store.get_quarantine(item_id)["status"] == "releasing"
+    time.sleep(10 * IMPATIENT_LEASE)
+    assert impatient.purge_expired(time.time()) == PurgeReport(0, 0, 0, 1)
+    item = store.get_quarantine(item_id)
+    assert (item["status"], item["release"]["attempts"]) == ("held", 1)
+    assert re.fullmatch(
+        r"abandoned: the release claimed by reviewer-1 at \d{4}-\d\d-\d\dT[\d:.]+Z outlived its 0\.001 s"
+        r" lease; the next hop may have received it before that replica stopped",
+        item["release"]["outcome"],
+    )
+    with pytest.raises(Conflict):
+        store.finish_release(abandoned, "delivered", ok=True)
+    store.finish_release(store.claim_release(item_id, "reviewer-2"), "delivered", ok=True)
+    assert store.get_quarantine(item_id)["release"]["attempts"] == 2
 
 
 def test_list_quarantine_filters_and_pages(store: Store) -> None:
@@ -330,3 +384,28 @@ def test_reopening_keeps_everything(tmp_path: Path) -> None:
         assert second.verify_token(secret) is not None
     finally:
         second.close()
+
+
+def test_a_version_1_database_is_migrated_and_its_releasing_items_get_a_lease(tmp_path: Path) -> None:
+    state = tmp_path / "var"
+    first = open_store(settings_for(state))
+    item_id = first.quarantine(PLANTED_MESSAGE, card_result(), mail_context())
+    first.claim_release(item_id, "reviewer-1")
+    first.close()
+    with contextlib.closing(sqlite3.connect(state / DB_NAME)) as conn:
+        conn.execute("ALTER TABLE quarantine DROP COLUMN claim")
+        conn.execute("ALTER TABLE quarantine DROP COLUMN claimed_at")
+        conn.execute("PRAGMA user_version = 0")
+        conn.commit()
+    before = time.time()
+    migrated = open_store(settings_for(state))
+    try:
+        with contextlib.closing(sqlite3.connect(state / DB_NAME)) as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            claimed_at, claim = conn.execute("SELECT claimed_at, claim FROM quarantine").fetchone()
+        assert (version, claim) == (2, None)
+        assert before - 0.01 <= claimed_at <= time.time() + 0.01
+        with pytest.raises(Conflict):
+            migrated.claim_release(item_id, "reviewer-2")
+    finally:
+        migrated.close()
