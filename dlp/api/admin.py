@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from dlp.api.auth import AdminToken
+from dlp.api.auth import AdminToken, AuthenticatedRoute
 from dlp.api.errors import responses
 from dlp.api.schemas import AuditPage, TokenCreatedOut, TokenCreateIn, TokenOut
 from dlp.api.state import State
@@ -16,7 +16,7 @@ from dlp.store import Role, TokenInfo, iso_time
 
 __all__ = ["router", "token_dict"]
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], route_class=AuthenticatedRoute)
 
 _COMMON = responses(401, 403, 422, 429, 503)
 

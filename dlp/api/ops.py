@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dlp.api.auth import ScannerToken
+from dlp.api.auth import AuthenticatedRoute, ScannerToken
 from dlp.api.errors import responses
 from dlp.api.readiness import check_ready
 from dlp.api.schemas import ReadyOut
@@ -19,7 +19,7 @@ from dlp.metrics import INCIDENTS_OPEN, QUARANTINE_BYTES, QUARANTINE_ITEMS, STOR
 
 __all__ = ["metrics_router", "router"]
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=AuthenticatedRoute)
 
 
 @router.get("/healthz", summary="Liveness", responses={200: {"content": {"application/json": {}}}})
@@ -87,7 +87,7 @@ _METRICS_DOC: dict[int | str, dict[str, Any]] = {
 
 def metrics_router(public: bool) -> APIRouter:
     """`GET /metrics`: open to all when `public`, otherwise for any valid token."""
-    metrics = APIRouter(tags=["operations"])
+    metrics = APIRouter(tags=["operations"], route_class=AuthenticatedRoute)
     if public:
 
         @metrics.get(

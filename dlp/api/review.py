@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from dlp.api.auth import ReviewerToken
+from dlp.api.auth import AuthenticatedRoute, ReviewerToken
 from dlp.api.errors import ApiError, responses
 from dlp.api.release import release_item
 from dlp.api.schemas import (
@@ -31,7 +31,7 @@ from dlp.store import parse_time
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["review"])
+router = APIRouter(tags=["review"], route_class=AuthenticatedRoute)
 
 RecordId = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z]+$", description="the record's id")

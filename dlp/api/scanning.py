@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
-from dlp.api.auth import ScannerToken
+from dlp.api.auth import AuthenticatedRoute, ScannerToken
 from dlp.api.errors import ApiError, responses
 from dlp.api.schemas import ScanOut, ScanTextIn
 from dlp.api.spool import BadUpload, TooLarge, spool_body
@@ -30,7 +30,7 @@ __all__ = ["TEXT_LIMIT", "router"]
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["scan"])
+router = APIRouter(tags=["scan"], route_class=AuthenticatedRoute)
 
 TEXT_LIMIT = 10 * 1024 * 1024
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import stat
+import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from dlp.api import ADMIN_TOKEN_FILE
+from dlp.api import ADMIN_TOKEN_FILE, ensure_admin_token
 from dlp.metrics import AUTH_FAILURES
-from tests.api.conftest import Running, serve
+from dlp.store import open_store
+from tests.api.conftest import Running, serve, server_settings
 
 ROLES = ("scanner", "reviewer", "admin")
 MISSING = "01NOSUCHRECORD000000000000"
@@ -98,12 +101,82 @@ def test_failed_authentications_are_counted_and_rate_limited(tmp_path: Path) -> 
             limited = client.get("/v1/policies")
             assert limited.status_code == 429
             assert 1 <= int(limited.headers["retry-after"]) <= 61
-            assert limited.json()["error"] == "too many failed authentications"
-        with api.client("scanner") as good:
-            assert good.get("/v1/policies").status_code == 429
+            assert limited.json() == {
+                "error": "too many failed authentications",
+                "detail": f"try again in {limited.headers['retry-after']} s",
+            }
+        with api.client() as anonymous:
+            assert anonymous.get("/v1/policies").status_code == 429
+            assert anonymous.post("/v1/scan/text", content=b"{").status_code == 429
         assert AUTH_FAILURES._value.get() - before == 3
         with api.client() as anyone:
             assert anyone.get("/healthz").status_code == 200
+
+
+def test_valid_tokens_are_served_from_an_address_over_the_failure_limit(tmp_path: Path) -> None:
+    """One script with a bad token behind a shared (NAT) address locks out only itself."""
+    with serve(tmp_path / "var", http={"auth_failures_per_minute": 2}) as api, api.client() as bad:
+        bad.headers["Authorization"] = "Bearer dlp_stale-token-from-a-broken-script"
+        assert [bad.get("/v1/incidents").status_code for _ in range(3)] == [401, 401, 429]
+        with api.client("scanner") as scanner, api.client("reviewer") as reviewer:
+            assert scanner.post("/v1/scan/text", json={"text": "hello"}).status_code == 200
+            assert scanner.get("/v1/incidents").status_code == 403
+            assert scanner.post("/v1/scan/text", content=b"{").status_code == 422
+            assert reviewer.get("/v1/incidents").status_code == 200
+        assert bad.get("/v1/incidents").status_code == 429
+        assert bad.get("/v1/incidents", headers={"Authorization": ""}).status_code == 429
+
+
+def _json_bytes(body: bytes) -> dict[str, Any]:
+    return {"content": body, "headers": {"content-type": "application/json"}}
+
+
+# invalid body, query or path: 401 without a valid token, 403 for too small a role, then the route's answer
+INVALID = [
+    ("POST", "/v1/scan/text", _json_bytes(b"{not json"), 422),
+    ("POST", "/v1/scan/text", {"json": {"txt": "no text field"}}, 422),
+    ("POST", "/v1/scan", {"content": b"hi", "params": {"filename": "x" * 300}}, 422),
+    ("GET", "/v1/policies", {"params": {"unused": "x"}}, 200),
+    ("GET", "/v1/quarantine", {"params": {"limit": "-1"}}, 422),
+    ("GET", "/v1/quarantine/not-an-id!", {}, 422),
+    ("PATCH", f"/v1/incidents/{MISSING}", _json_bytes(b"["), 422),
+    ("PATCH", f"/v1/incidents/{MISSING}", {"json": {"status": "burnt"}}, 422),
+    ("GET", "/v1/audit", {"params": {"limit": "0"}}, 422),
+    ("POST", "/v1/tokens", _json_bytes(b"{"), 422),
+    ("POST", "/v1/tokens", {"json": {"role": "emperor"}}, 422),
+    ("DELETE", "/v1/tokens/" + "x" * 101, {}, 422),
+]
+LOWEST = {
+    "/v1/scan": "scanner",
+    "/v1/policies": "scanner",
+    "/v1/quarantine": "reviewer",
+    "/v1/incidents": "reviewer",
+    "/v1/audit": "admin",
+    "/v1/tokens": "admin",
+}
+
+
+@pytest.mark.parametrize(("method", "path", "request_args", "allowed_status"), INVALID)
+def test_authentication_comes_before_validation(
+    api: Running, method: str, path: str, request_args: dict[str, Any], allowed_status: int
+) -> None:
+    lowest = next(role for prefix, role in LOWEST.items() if path.startswith(prefix))
+    with api.client() as anonymous:
+        response = anonymous.request(method, path, **request_args)
+        assert (response.status_code, response.json()) == (
+            401,
+            {"error": "unauthorized", "detail": "a valid bearer token is required"},
+        )
+        headers = {**request_args.get("headers", {}), "Authorization": "Bearer dlp_x"}
+        forged = anonymous.request(method, path, **{**request_args, "headers": headers})
+        assert forged.status_code == 401
+    for role in ROLES:
+        with api.client(role) as client:
+            response = client.request(method, path, **request_args)
+            if ROLES.index(role) < ROLES.index(lowest):
+                assert (response.status_code, response.json()["error"]) == (403, "forbidden")
+            else:
+                assert response.status_code == allowed_status, (role, response.text)
 
 
 def test_first_start_writes_an_admin_token_file(tmp_path: Path) -> None:
@@ -119,3 +192,34 @@ def test_first_start_writes_an_admin_token_file(tmp_path: Path) -> None:
         assert any(str(token_file) in line for line in api.logs.lines)
     with serve(state):
         assert token_file.read_text().strip() == secret
+
+
+def test_replicas_starting_together_write_one_admin_token(tmp_path: Path) -> None:
+    """Two replicas on one empty store: one creates the admin token and writes its file."""
+    settings = server_settings(tmp_path / "var")
+    stores = [open_store(settings) for _ in range(2)]
+    folders = [tmp_path / f"replica-{i}" for i in range(2)]
+    barrier = threading.Barrier(2)
+    written: list[Path | None] = [None, None]
+
+    def start(index: int) -> None:
+        folders[index].mkdir()
+        barrier.wait(timeout=10)
+        written[index] = ensure_admin_token(stores[index], folders[index])
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        files = [path for path in written if path is not None]
+        assert files == [f / ADMIN_TOKEN_FILE for f in folders if (f / ADMIN_TOKEN_FILE).exists()]
+        assert len(files) == 1
+        tokens = stores[0].list_tokens()
+        assert [(t.name, t.role.label) for t in tokens] == [("admin", "admin")]
+        assert stores[1].verify_token(files[0].read_text().strip()) == tokens[0]
+        assert ensure_admin_token(stores[0], folders[0]) is None
+    finally:
+        for store in stores:
+            store.close()
