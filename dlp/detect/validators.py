@@ -486,13 +486,20 @@ def _ipv4_public(octets: list[int]) -> bool:
     return True
 
 
+# The only IPv6 block IANA allocates global unicast addresses from.
+_IPV6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+
+
 def validate_ip_address(value: str) -> bool | None:
     """An IPv4 or IPv6 address: True when public, None when private or special, False when not one.
 
     False: malformed, 0.0.0.0 / ::, leading-zero octets, netmasks (255.255.255.0). None: private,
     loopback, link-local, CGNAT, documentation, benchmarking, reserved and multicast ranges, and
     dotted quads of single digits (1.2.3.4 is as often a version string as an address; 8.8.8.8 and
-    1.1.1.1 are real). IPv4 is checked by hand (about 1 us), IPv6 with ``ipaddress``.
+    1.1.1.1 are real). IPv4 is checked by hand (about 1 us), IPv6 with ``ipaddress``, full or
+    compressed: True only for global unicast (2000::/3); None for ::1, link-local, unique-local,
+    documentation (2001:db8::/32), multicast and IPv4-mapped; False for unallocated and reserved
+    space ("a::b", "1:2:3:4:5:6:7:8" read as addresses are not ones).
     """
     text = value.strip()
     if ":" not in text:
@@ -512,7 +519,11 @@ def validate_ip_address(value: str) -> bool | None:
         return False
     if address.is_unspecified:
         return False
-    return True if address.is_global and not address.is_multicast else None
+    if address.is_global and address in _IPV6_GLOBAL_UNICAST:
+        return True
+    if address.is_private or address.is_multicast or address.ipv4_mapped is not None:
+        return None
+    return False
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -263,6 +263,18 @@ CASES: list[tuple[str, str, bool | None]] = [
     ("ip-address", "01.02.03.04", False),
     ("ip-address", "1.2.3", False),
     ("ip-address", "::", False),
+    ("ip-address", "2001:0db8:85a3:0000:0000:8a2e:0370:7334", None),
+    ("ip-address", "2a00:1450:4001:081b:0000:0000:0000:200e", True),
+    ("ip-address", "2a00:1450:4001:81b::200e", True),
+    ("ip-address", "2A00:1450:4001:81B::200E", True),
+    ("ip-address", "fc00::1", None),
+    ("ip-address", "::ffff:192.0.2.128", None),
+    ("ip-address", "a::b", False),
+    ("ip-address", "1:2:3:4:5:6:7:8", False),
+    ("ip-address", "4000::1", False),
+    ("ip-address", "2001:db8::1::2", False),
+    ("ip-address", "2001:db8:0:0:0:0:0:0:1", False),
+    ("ip-address", "2001:db8::g1", False),
     ("ip-address", "12:30:45", False),
     ("ip-address", "00:1A:2B:3C:4D:5E", False),
     # icd10-code
@@ -701,15 +713,25 @@ def test_ipv4_agrees_with_the_ipaddress_module(
 
 
 @FEW
-@given(address=st.ip_addresses(v=6))
+@given(
+    address=st.ip_addresses(v=6)
+    | st.ip_addresses(network="2000::/3")
+    | st.ip_addresses(network="fe80::/10")
+    | st.ip_addresses(network="2001:db8::/32")
+)
 def test_ipv6_agrees_with_the_ipaddress_module_in_both_forms(
     address: ipaddress.IPv4Address | ipaddress.IPv6Address,
 ) -> None:
-    """Compressed and full forms: :: -> False, global unicast -> True, anything else -> None."""
+    """Compressed and full forms: :: -> False, global unicast -> True, private, multicast and
+    IPv4-mapped -> None, unallocated and reserved space -> False."""
     assert isinstance(address, ipaddress.IPv6Address)
-    expected = (
-        False if address.is_unspecified else True if address.is_global and not address.is_multicast else None
-    )
+    expected: bool | None = False
+    if address.is_global and address in ipaddress.IPv6Network("2000::/3"):
+        expected = True
+    elif not address.is_unspecified and (
+        address.is_private or address.is_multicast or address.ipv4_mapped is not None
+    ):
+        expected = None
     assert VALIDATORS["ip-address"](address.compressed) is expected
     assert VALIDATORS["ip-address"](address.exploded) is expected
     assert VALIDATORS["ip-address"](address.exploded + ":1") is False
