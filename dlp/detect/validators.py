@@ -764,6 +764,7 @@ def validate_github_token(value: str) -> bool | None:
 _SLACK_BOT_RE = re.compile(r"xoxb-[0-9]{10,13}-[0-9]{10,13}-([0-9A-Za-z]{24})")
 _SLACK_USER_RE = re.compile(r"xox[ps]-[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-([0-9a-f]{32})")
 _SLACK_OTHER_RE = re.compile(r"xox[baprs]-(?:[0-9]{1,13}-)+([0-9A-Za-z-]{8,})")
+_SLACK_APP_RE = re.compile(r"xapp-[0-9]-A[A-Z0-9]{8,11}-[0-9]{10,13}-([0-9a-f]{64})")
 _SLACK_WEBHOOK_RE = re.compile(
     r"https://hooks\.slack\.com/services/T([A-Z0-9]{8,12})/B([A-Z0-9]{8,12})/([0-9A-Za-z]{24})"
 )
@@ -775,8 +776,9 @@ def _looks_random(secret: str) -> bool:
 
 
 def validate_slack_token(value: str) -> bool | None:
-    """A Slack token: xoxb- bot and xoxp-/xoxs- user layouts are True; other xox[baprs]- tokens with
-    numeric id groups (app, refresh, legacy workspace) are None; placeholders and other shapes False.
+    """A Slack token: xoxb- bot, xoxp-/xoxs- user and xapp- app-level layouts are True; other
+    xox[baprs]- tokens with numeric id groups (refresh, legacy workspace) are None; placeholders and
+    other shapes False.
 
     An incoming-webhook URL (hooks.slack.com/services/ + team id T..., hook id B... and a 24-character
     secret) is True; one with a placeholder id (T00000000: fewer than 3 distinct characters) or
@@ -789,7 +791,7 @@ def validate_slack_token(value: str) -> bool | None:
             return False
         team, bot, secret = hook.groups()
         return len(set(team)) >= 3 and len(set(bot)) >= 3 and _looks_random(secret)
-    match = _SLACK_BOT_RE.fullmatch(text) or _SLACK_USER_RE.fullmatch(text)
+    match = _SLACK_BOT_RE.fullmatch(text) or _SLACK_USER_RE.fullmatch(text) or _SLACK_APP_RE.fullmatch(text)
     if match is not None:
         return _looks_random(match.group(1))
     match = _SLACK_OTHER_RE.fullmatch(text)

@@ -49,6 +49,7 @@ def test_registry_names_every_required_validator() -> None:
 
 GITHUB_ENTROPY = "aBcDeFgHiJkLmNoPqRsTuVwXyZ0123"
 GITHUB_TOKEN = "ghp_" + GITHUB_ENTROPY + github_checksum(GITHUB_ENTROPY)
+SLACK_APP = "xapp-1-A0123ABCDEF-1234567890123-" + "0f1e2d3c4b5a69788796a5b4c3d2e1f0" * 2
 SLACK_HOOK = "https://hooks.slack.com/services/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"
 
 CASES: list[tuple[str, str, bool | None]] = [
@@ -377,6 +378,10 @@ CASES: list[tuple[str, str, bool | None]] = [
     ("slack-token", "xoxb-1234567890-1234567890-xxxxxxxxxxxxxxxxxxxxxxxx", False),
     ("slack-token", "xoxz-2048123456-4096123456789-Q7kLm2Np9RsT4vWx8YzA3bCd", False),
     ("slack-token", "xoxb-123", False),
+    ("slack-token", SLACK_APP, True),
+    ("slack-token", SLACK_APP.replace("-A0", "-B0"), False),
+    ("slack-token", SLACK_APP[:-1], False),
+    ("slack-token", "xapp-1-A0123ABCDEF-1234567890123-" + "0" * 64, False),
     ("slack-token", SLACK_HOOK, True),
     ("slack-token", "https://hooks.slack.com/services/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", True),
     ("slack-token", "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", False),
