@@ -1,15 +1,18 @@
-"""A cap on request bodies read whole (JSON routes), answered with 413 before routing.
+"""A cap on request bodies read whole (JSON routes), enforced as the body is read.
 
-`POST /v1/scan` streams its body to disk under its own limit and is left alone here;
-every other body is read up to `limit` bytes and replayed to the app, so a client cannot
-make a JSON route buffer an unbounded body.
+`POST /v1/scan` streams its body to disk under its own limit and is left alone here.
+Every other route reads its body through a counting `receive`: a declared
+`Content-Length` above `limit`, or more than `limit` bytes arriving, raises a 413
+`ApiError` at the first read past the limit, so a client cannot make a JSON route buffer
+an unbounded body. Nothing is read before the route runs, so a caller without a valid
+token gets 401 (authentication comes first) whatever the size of its body.
 """
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dlp.api.errors import ApiError
 
 __all__ = ["BodyLimit"]
 
@@ -28,46 +31,21 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers", ()))
         length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            await self._too_large(send)
-            return
-        chunks: list[bytes] = []
+        declared_too_large = length.isdigit() and int(length) > self.limit
         total = 0
-        while True:
+
+        async def counted() -> Message:
+            nonlocal total
+            if declared_too_large:
+                raise self._too_large()
             message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > self.limit:
-                await self._too_large(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        replayed = False
+            if message["type"] == "http.request":
+                total += len(message.get("body", b""))
+                if total > self.limit:
+                    raise self._too_large()
+            return message
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, counted, send)
 
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, send: Send) -> None:
-        body = json.dumps(
-            {"error": "too large", "detail": f"the body is larger than the limit of {self.limit} bytes"}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    def _too_large(self) -> ApiError:
+        return ApiError(413, "too large", f"the body is larger than the limit of {self.limit} bytes")

@@ -39,17 +39,18 @@ _DESCRIPTIONS = {
 }
 
 
-class ApiError(Exception):
-    """An error answer: status, short name, sentence, optional headers."""
+class ApiError(StarletteHTTPException):
+    """An error answer: status, short name, sentence, optional headers.
+
+    An HTTP exception, so one raised while FastAPI reads a body (the body limit) keeps
+    its status instead of becoming FastAPI's generic 400."""
 
     def __init__(
         self, status: int, error: str, detail: str, headers: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__(detail)
+        super().__init__(status, detail, dict(headers or {}))
         self.status = status
         self.error = error
-        self.detail = detail
-        self.headers = dict(headers or {})
 
 
 def error_response(

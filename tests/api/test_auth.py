@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,22 @@ def test_replicas_starting_together_write_one_admin_token(tmp_path: Path) -> Non
     finally:
         for store in stores:
             store.close()
+
+
+@pytest.mark.parametrize("declared_length", [True, False], ids=["content-length", "chunked"])
+def test_authentication_comes_before_the_body_limit(api: Running, declared_length: bool) -> None:
+    text = b'{"text": "' + b"a" * (11 * 1024 * 1024) + b'"}'
+
+    def body() -> bytes | Iterator[bytes]:
+        return text if declared_length else iter([text[i : i + 65536] for i in range(0, len(text), 65536)])
+
+    with api.client() as anonymous:
+        assert anonymous.post("/v1/scan/text", content=body()).status_code == 401
+    with api.client("reviewer") as reviewer:
+        assert reviewer.post("/v1/tokens", content=body()).status_code == 403
+    with api.client("scanner") as scanner:
+        response = scanner.post("/v1/scan/text", content=body())
+    assert (response.status_code, response.json()) == (
+        413,
+        {"error": "too large", "detail": f"the body is larger than the limit of {10 * 1024 * 1024} bytes"},
+    )
