@@ -1,6 +1,7 @@
 """HTTP scan API benchmark: scans per second with concurrent clients, peak RSS on a huge upload.
 
     python bench/api.py [--workers N] [--clients C] [--seconds S] [--huge-mib M]
+    python bench/api.py --backends sqlite,postgresql --replicas 1,2 [--seconds S] [--rounds R]
 
 Starts the real service pieces in a child process (uvicorn + `create_app` + a `ScanPool`
 of N workers + the SQLite store, on a loopback port the OS picks), then from this
@@ -14,6 +15,15 @@ process:
    streamed from a generator while the RSS of the server process and each worker is
    sampled every 20 ms: peak RSS per process.
 Target (issue 6): peak RSS < 250 MB while a 1 GiB upload is scanned.
+
+Scale-out run (`--backends`, issue 9): each deployment (a store backend and a number of
+`dlp serve` replicas, see bench/replicas.py; `--replica-workers` scan workers each) is
+started once, warmed up for a second per workload, and measured in turn, alternating
+within each of R rounds (medians count).
+C clients, spread over the replicas round-robin, post small items for S seconds: a clean
+2 KB text (a scan and a token check per request) and a 2 KB text with a card number,
+which a bench policy quarantines (per request also an encrypted quarantine write and an
+incident, both committed before the answer). The baseline is `sqlite x1` in the same run.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +70,108 @@ def document(size: int, seed: int = 7, addresses: bool = True) -> bytes:
         out.append(line)
         length += len(line) + 1
     return ("\n".join(out)).encode()[:size]
+
+
+_CARD_LINE = "\nplease charge the order to Visa card number 4929180432771533 as agreed\n"
+_BENCH_POLICY = """name: bench
+description: Quarantine any payment card number (scale-out benchmark)
+rules:
+  - id: bench-card
+    description: A card number
+    severity: high
+    action: quarantine
+    when:
+      findings: {detectors: [credit-card], min_confidence: high}
+"""
+
+
+async def _spread(
+    urls: list[str], token: str, data: bytes, expect: str, clients: int, seconds: float
+) -> tuple[float, int]:
+    """Scans per second answered with action `expect`, client n posting to `urls[n % len(urls)]`."""
+    headers = {"Authorization": f"Bearer {token}"}
+    done = 0
+    errors = 0
+    stop = time.perf_counter() + seconds
+    per_url = max(1, clients // len(urls))
+    sessions = [
+        httpx.AsyncClient(
+            base_url=url, headers=headers, timeout=120, limits=httpx.Limits(max_connections=per_url)
+        )
+        for url in urls
+    ]
+
+    async def worker(n: int) -> None:
+        nonlocal done, errors
+        client = sessions[n % len(sessions)]
+        while time.perf_counter() < stop:
+            response = await client.post("/v1/scan", content=data, params={"filename": "doc.txt"})
+            if response.status_code == 200 and response.json()["action"] == expect:
+                done += 1
+            else:
+                errors += 1
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(n) for n in range(clients)))
+    finally:
+        for session in sessions:
+            await session.aclose()
+    return done / (time.perf_counter() - started), errors
+
+
+def _scale(args: argparse.Namespace) -> None:
+    from bench.replicas import deployments, parse_plan, postgres_version
+
+    plan = parse_plan(args.backends, args.replicas)
+    clean = document(2048, seed=3, addresses=False)
+    workloads = {
+        "clean 2 KB (scan)": (clean, "allow"),
+        "card 2 KB (quarantine + incident)": (
+            clean[: 2048 - len(_CARD_LINE)] + _CARD_LINE.encode(),
+            "quarantine",
+        ),
+    }
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"PostgreSQL {postgres_version()} (default durability), load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{args.clients} clients round-robin over the replicas, {args.seconds:g} s per cell, "
+        f"{args.rounds} rounds (deployments alternate within a round; medians); "
+        f"{args.replica_workers} scan worker(s) per replica"
+    )
+    measured: dict[tuple[str, str], list[tuple[float, int]]] = {}
+    with tempfile.TemporaryDirectory(prefix="dlp-bench-api-scale-") as folder:
+        policies = Path(folder) / "policies"
+        policies.mkdir()
+        (policies / "bench.yaml").write_text(_BENCH_POLICY)
+        env = {"DLP_WORKERS": str(args.replica_workers), "DLP_HTTP__AUTH_FAILURES_PER_MINUTE": "1000000"}
+        with deployments(Path(folder), plan, policies, env) as running:
+            for deployment in running:
+                urls = [r.http for r in deployment.replicas]
+                for data, expect in workloads.values():
+                    asyncio.run(_spread(urls, deployment.token, data, expect, args.clients, 1.0))
+            for _ in range(args.rounds):
+                for workload, (data, expect) in workloads.items():
+                    for deployment in running:
+                        urls = [r.http for r in deployment.replicas]
+                        cell = asyncio.run(
+                            _spread(urls, deployment.token, data, expect, args.clients, args.seconds)
+                        )
+                        measured.setdefault((workload, deployment.name), []).append(cell)
+    print()
+    baseline_name = f"{plan[0][0]} x{plan[0][1]}"
+    header = f"{'workload':<34} {'deployment':<14} {'scans/s':>8} {'vs ' + baseline_name:>14} {'errors':>7}"
+    print(header)
+    print("-" * len(header))
+    for (workload, name), cells in measured.items():
+        rate = statistics.median(c[0] for c in cells)
+        base = statistics.median(c[0] for c in measured[(workload, baseline_name)])
+        errors = sum(c[1] for c in cells)
+        print(f"{workload:<34} {name:<14} {rate:>8.1f} {rate / base:>13.2f}x {errors:>7}")
+    print(f"load average after the run: {os.getloadavg()[0]:.1f}")
 
 
 def _serve(state: Path, workers: int) -> None:
@@ -196,7 +309,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--huge-mib", type=int, default=1024)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--backends", help="scale-out run: store backends, e.g. sqlite,postgresql")
+    parser.add_argument("--replicas", default="1,2", help="scale-out run: replica counts (default 1,2)")
+    parser.add_argument("--replica-workers", type=int, default=1, help="scale-out run: workers per replica")
+    parser.add_argument("--rounds", type=int, default=3, help="scale-out run: rounds")
     args = parser.parse_args()
+    if args.backends:
+        _scale(args)
+        return
     if args.serve:
         _serve(Path(args.serve), args.workers)
         return
