@@ -19,7 +19,7 @@ Target (issue 6): peak RSS < 250 MB while a 1 GiB upload is scanned.
 Scale-out run (`--backends`, issue 9): each deployment (a store backend and a number of
 `dlp serve` replicas, see bench/replicas.py; `--replica-workers` scan workers each) is
 started once, warmed up for a second per workload, and measured in turn, alternating
-within each of R rounds (medians count).
+within each of R rounds, each round starting with the next (medians count).
 C clients, spread over the replicas round-robin, post small items for S seconds: a clean
 2 KB text (a scan and a token check per request) and a 2 KB text with a card number,
 which a bench policy quarantines (per request also an encrypted quarantine write and an
@@ -139,7 +139,7 @@ def _scale(args: argparse.Namespace) -> None:
     )
     print(
         f"{args.clients} clients round-robin over the replicas, {args.seconds:g} s per cell, "
-        f"{args.rounds} rounds (deployments alternate within a round; medians); "
+        f"{args.rounds} rounds (deployments alternate, each round starting with the next; medians); "
         f"{args.replica_workers} scan worker(s) per replica"
     )
     measured: dict[tuple[str, str], list[tuple[float, int]]] = {}
@@ -153,9 +153,9 @@ def _scale(args: argparse.Namespace) -> None:
                 urls = [r.http for r in deployment.replicas]
                 for data, expect in workloads.values():
                     asyncio.run(_spread(urls, deployment.token, data, expect, args.clients, 1.0))
-            for _ in range(args.rounds):
+            for turn in range(args.rounds):
                 for workload, (data, expect) in workloads.items():
-                    for deployment in running:
+                    for deployment in running[turn % len(running) :] + running[: turn % len(running)]:
                         urls = [r.http for r in deployment.replicas]
                         cell = asyncio.run(
                             _spread(urls, deployment.token, data, expect, args.clients, args.seconds)

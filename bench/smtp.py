@@ -1,6 +1,7 @@
 """SMTP relay benchmark: messages per second and added latency, scanning vs pass-through.
 
     .venv/bin/python bench/smtp.py [--rounds 3] [--messages 500] [--source-messages 1000]
+    .venv/bin/python bench/smtp.py --backends sqlite,postgresql --replicas 1,2 [--rounds 3] [--messages 500]
 
 Three modes in one invocation, alternating over several rounds (rates are medians over
 rounds, so a burst of load from elsewhere does not favour one mode), each with the
@@ -18,6 +19,18 @@ in their own processes. Messages are about 10 KB: a business-prose body and a sm
 CSV attachment, to an external recipient, clean (so every message is scanned and
 forwarded). Targets (issue 5, 2-core machine): >= 300 messages/s with scanning, and
 scanning keeps >= 70% of pass-through throughput.
+
+Scale-out run (`--backends`, issue 9): each deployment (a store backend and a number of
+`dlp serve` replicas with the shipped policy packs, see bench/replicas.py;
+`--replica-workers` scan workers each) relays to the one sink. The Python clients, spread
+over the replicas round-robin, send M messages per cell: clean mail (scanned and
+forwarded; no store write) and the same mail with a card number to the external
+recipient, which the PCI pack quarantines (every message: an encrypted quarantine write
+and an incident, committed before the 250). Deployments alternate within each round
+(each round starting with the next one);
+rates are medians; the baseline is `sqlite x1` in the same run. At the end the number
+of held items in each deployment's store is checked against the quarantined messages
+accepted.
 """
 
 from __future__ import annotations
@@ -56,15 +69,18 @@ PROSE = (
 )
 
 
-def make_message(n: int) -> bytes:
-    """One ~10 KB message: prose body plus a small CSV attachment."""
+CARD_LINE = "\n\nPlease charge the renewal to Visa card number 4929180432771533 as agreed.\n"
+
+
+def make_message(n: int, extra: str = "") -> bytes:
+    """One ~10 KB message: prose body (then `extra`) plus a small CSV attachment."""
     msg = EmailMessage()
     msg["From"] = "Alice Example <alice@corp.example>"
     msg["To"] = "Bob Partner <bob@partner.example>"
     msg["Subject"] = f"Planning notes, part {n}"
     msg["Message-ID"] = f"<bench-{n}@corp.example>"
     body = "\n\n".join(f"{i + 1}. {PROSE}" for i in range(22))
-    msg.set_content(body)
+    msg.set_content(body + extra)
     rows = "\n".join(
         f"Q{q},{region},{1000 + 37 * q * r}"
         for q in range(1, 5)
@@ -226,6 +242,110 @@ async def _load(port: int, count: int, clients: int, messages: list[bytes]) -> t
     return time.perf_counter() - started, latencies, sum(failures)
 
 
+async def _spread(
+    ports: list[int], count: int, clients: int, messages: list[bytes]
+) -> tuple[float, list[float], int]:
+    """Like `_load`, client n talking to `ports[n % len(ports)]` (a round-robin balancer)."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(count):
+        queue.put_nowait(n)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    failures = await asyncio.gather(
+        *(_client(ports[n % len(ports)], queue, messages, latencies) for n in range(clients))
+    )
+    return time.perf_counter() - started, latencies, sum(failures)
+
+
+def _held(url: str, token: str) -> int:
+    import httpx
+
+    answer = httpx.get(
+        f"{url}/v1/quarantine",
+        params={"status": "held", "limit": 1},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    answer.raise_for_status()
+    return int(answer.json()["total"])
+
+
+def _scale(args: argparse.Namespace) -> None:
+    from bench.replicas import deployments, parse_plan, postgres_version
+
+    plan = parse_plan(args.backends, args.replicas)
+    workloads = {
+        "clean (scan, forward)": [make_message(n) for n in range(50)],
+        "card (quarantine + incident)": [make_message(n, CARD_LINE) for n in range(50)],
+    }
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"PostgreSQL {postgres_version()} (default durability), load average {os.getloadavg()[0]:.1f}"
+    )
+    ctx = multiprocessing.get_context("spawn")
+    sink_port, sink, sink_kind = _start_sink(ctx)
+    print(
+        f"{args.clients} Python clients round-robin over the replicas, {args.messages} messages of "
+        f"{len(workloads['clean (scan, forward)'][0])} bytes per cell, sink: {sink_kind}; "
+        f"{args.rounds} rounds (deployments alternate, each round starting with the next; medians); "
+        f"{args.replica_workers} scan worker(s) per replica"
+    )
+    env = {
+        "DLP_SMTP__NEXT_HOP": f"smtp://127.0.0.1:{sink_port}",
+        "DLP_SMTP__NEXT_HOP_TLS": "none",
+        "DLP_SMTP__HOSTNAME": "relay.bench",
+        "DLP_INTERNAL_DOMAINS": "corp.example",
+        "DLP_WORKERS": str(args.replica_workers),
+    }
+    measured: dict[tuple[str, str], list[Run]] = {}
+    held: dict[str, tuple[int, int]] = {}
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="dlp-bench-smtp-scale-") as folder,
+            deployments(Path(folder), plan, ROOT / "policies", env) as running,
+        ):
+            accepted = dict.fromkeys((d.name for d in running), 0)
+            for deployment in running:
+                ports = [r.smtp[1] for r in deployment.replicas]
+                for name, messages in workloads.items():
+                    _, warm, _ = asyncio.run(_spread(ports, min(100, args.messages), args.clients, messages))
+                    accepted[deployment.name] += len(warm) if name.startswith("card") else 0
+            for turn in range(args.rounds):
+                for name, messages in workloads.items():
+                    for deployment in running[turn % len(running) :] + running[: turn % len(running)]:
+                        ports = [r.smtp[1] for r in deployment.replicas]
+                        seconds, latencies, failures = asyncio.run(
+                            _spread(ports, args.messages, args.clients, messages)
+                        )
+                        run = Run(name, len(latencies), seconds, latencies, failures)
+                        measured.setdefault((name, deployment.name), []).append(run)
+                        accepted[deployment.name] += len(latencies) if name.startswith("card") else 0
+            for deployment in running:
+                held[deployment.name] = (
+                    _held(deployment.replicas[-1].http, deployment.token),
+                    accepted[deployment.name],
+                )
+    finally:
+        _stop_sink(sink)
+    print()
+    baseline_name = f"{plan[0][0]} x{plan[0][1]}"
+    columns = ("msg/s", "vs " + baseline_name, "p50 ms", "p99 ms", "fail")
+    header = f"{'workload':<30}{'deployment':<15}" + "".join(f"{c:>15}" for c in columns)
+    print(header)
+    print("-" * len(header))
+    for (name, deployment_name), runs in measured.items():
+        merged = _merge(runs)
+        base = _merge(measured[(name, baseline_name)])
+        print(
+            f"{name:<30}{deployment_name:<15}{merged.rate:>15.1f}{merged.rate / base.rate:>14.2f}x"
+            f"{merged.percentile(50):>15.1f}{merged.percentile(99):>15.1f}{merged.failures:>15}"
+        )
+    print()
+    for deployment_name, (count, expected) in held.items():
+        print(f"{deployment_name}: {count} items held in the store, {expected} quarantined messages accepted")
+    print(f"load average after the run: {os.getloadavg()[0]:.1f}")
+
+
 def _run(name: str, port: int, args: argparse.Namespace, messages: list[bytes], message_file: Path) -> Run:
     asyncio.run(_load(port, min(200, args.messages), args.clients, messages))  # warm-up
     seconds, latencies, failures = asyncio.run(_load(port, args.messages, args.clients, messages))
@@ -252,7 +372,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds; modes alternate within each round")
     parser.add_argument("--clients", type=int, default=20, help="concurrent SMTP clients")
     parser.add_argument("--workers", type=int, default=0, help="scan worker processes (0: one per core)")
+    parser.add_argument("--backends", help="scale-out run: store backends, e.g. sqlite,postgresql")
+    parser.add_argument("--replicas", default="1,2", help="scale-out run: replica counts (default 1,2)")
+    parser.add_argument("--replica-workers", type=int, default=1, help="scale-out run: workers per replica")
     args = parser.parse_args()
+    if args.backends:
+        _scale(args)
+        return
     messages = [make_message(n) for n in range(50)]
     ctx = multiprocessing.get_context("spawn")
     sink_port, sink, sink_kind = _start_sink(ctx)
