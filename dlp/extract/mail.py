@@ -19,6 +19,7 @@ from email.message import Message
 
 from dlp.extract import text
 from dlp.extract.guard import GuardTimeout, time_guard
+from dlp.extract.mimeparse import parse_simple
 from dlp.extract.node import CORRUPT, LIMIT_DEPTH, LIMIT_SIZE, LIMIT_TIME, Context, LimitReached, Node
 from dlp.model import Part
 
@@ -40,7 +41,7 @@ def read_email(node: Node, ctx: Context) -> Iterator[Part]:
         data, flags = data[: ctx.limits.max_member_bytes], (LIMIT_SIZE,)
     try:
         with time_guard(ctx.remaining()):
-            message = email.message_from_bytes(data, policy=email.policy.compat32)
+            message = parse_simple(data) or email.message_from_bytes(data, policy=email.policy.compat32)
     except GuardTimeout:
         raise LimitReached(LIMIT_TIME) from None
     del data
