@@ -174,6 +174,36 @@ class _Detector:
         self.exclude = frozenset(self.hash_norm(value) for value in d.exclude)
 
 
+class _DigitPlan:
+    """What one digit count needs, resolved once: the prefilter's search, the strings one of
+    which a run must contain (None: any run), and per detector its run filter, its combined
+    search with each pattern's value group, and its patterns."""
+
+    __slots__ = ("needs", "prefilter", "steps")
+
+    def __init__(self, dets: Sequence[_Detector]) -> None:
+        prefilter = _prefilter(dets)
+        self.prefilter: Search | None = prefilter.search if prefilter is not None else None
+        self.needs = (
+            tuple({det.d.run_contains for det in dets}) if all(det.d.run_contains for det in dets) else None
+        )
+        self.steps = tuple(
+            (
+                det,
+                det.d.run_contains,
+                det.combined.search if det.combined is not None else None,
+                tuple(
+                    (det.combined.groupindex[f"p{i}_value"], pattern.d)
+                    for i, pattern in enumerate(det.patterns)
+                )
+                if det.combined is not None
+                else (),
+                det.patterns,
+            )
+            for det in dets
+        )
+
+
 @dataclass(slots=True)
 class _Hit:
     det: _Detector
@@ -330,13 +360,7 @@ class Engine:
         self._negative_keys: list[dict[int, str]] = [{} for _ in self._all]
         self._eager: dict[int, tuple[tuple[str, int, str], ...]] = {}
         self._longest = 0
-        self._digit_prefilter = [_prefilter(dets) for dets in self._by_digits]
-        # Per digit count: the strings one of which a run must contain to interest any of its
-        # detectors (None when a detector takes every run), checked before any regex runs.
-        self._digit_needs: list[tuple[str, ...] | None] = [
-            tuple({det.d.run_contains for det in dets}) if all(det.d.run_contains for det in dets) else None
-            for dets in self._by_digits
-        ]
+        self._digit_plans = [_DigitPlan(dets) if dets else None for dets in self._by_digits]
         self._automaton = self._build_automaton()
         self._headers: dict[tuple[str, ...], dict[int, dict[int, str]]] = {}
         self._infos = tuple(
@@ -458,27 +482,25 @@ class Engine:
         text = scan.text
         n = len(text)
         if "digits" in self._by_anchor:
-            by_digits, needs_of = self._by_digits, self._digit_needs
+            plans, candidate = self._digit_plans, _digit_candidate
             scan.runs = digit_runs(text)
             for start, end in scan.runs:
                 seg = text[start:end]
                 count = len(seg.translate(_SEPARATORS))
-                if count <= _MAX_DIGITS and by_digits[count]:
-                    needs = needs_of[count]
-                    if needs is None or any(need in seg for need in needs):
-                        self._digit_candidate(count, text, start, end, hits)
+                if count <= _MAX_DIGITS:
+                    plan = plans[count]
+                    if plan is not None and (plan.needs is None or any(need in seg for need in plan.needs)):
+                        candidate(plan, text, start, end, seg, hits)
                 if count > _SUBRUN_MIN_DIGITS and " " in seg:
                     pos = start
                     for token in seg.split(" "):
                         size = len(token)
                         if size >= _SUBRUN_MIN_DIGITS:
                             tcount = len(token.translate(_SEPARATORS))
-                            if (
-                                _SUBRUN_MIN_DIGITS <= tcount <= _MAX_DIGITS
-                                and tcount != count
-                                and by_digits[tcount]
-                            ):
-                                self._digit_candidate(tcount, text, pos, pos + size, hits)
+                            if _SUBRUN_MIN_DIGITS <= tcount <= _MAX_DIGITS and tcount != count:
+                                plan = plans[tcount]
+                                if plan is not None:
+                                    candidate(plan, text, pos, pos + size, token, hits)
                         pos += size + 1
         for det in self._by_anchor.get("letters-digits", ()):
             for pos in letters_digits(text):
@@ -493,36 +515,6 @@ class Engine:
         for pos, det in scan.literals:
             self._match_at(det, text, pos, min(n, pos + _LITERAL_SPAN), hits)
         hits.extend(scan.terms)
-
-    def _digit_candidate(self, count: int, text: str, start: int, end: int, hits: list[_Hit]) -> None:
-        lo = max(0, start - _DIGIT_BEFORE)
-        hi = min(len(text), end + _DIGIT_AFTER)
-        prefilter = self._digit_prefilter[count]
-        if prefilter is not None and prefilter.search(text, lo, hi) is None:
-            return
-        dets = self._by_digits[count]
-        seg = text[start:end]
-        for det in dets:
-            if det.d.run_contains and det.d.run_contains not in seg:
-                continue
-            combined = det.combined
-            if combined is not None:
-                match = combined.search(text, lo, hi)
-                if match is not None:
-                    for i, pattern in enumerate(det.patterns):
-                        s, e = match.span(f"p{i}_value")
-                        if s >= 0:
-                            hits.append(_Hit(det, pattern.d, s, e, text[s:e]))
-                            break
-                continue
-            for pattern in det.patterns:
-                try:
-                    match = pattern.search(text, lo, hi)
-                except TimeoutError:
-                    continue
-                if match is not None:
-                    s, e = match.span("value")
-                    hits.append(_Hit(det, pattern.d, s, e, match.group("value")))
 
     def _match_at(self, det: _Detector, text: str, pos: int, hi: int, hits: list[_Hit]) -> None:
         """Patterns anchored at a position: one attempt each, starting exactly there."""
@@ -754,6 +746,37 @@ def _clusters(scored: list[_Scored]) -> list[list[_Scored]]:
             out.append([item])
             end = item.hit.end
     return out
+
+
+def _digit_candidate(plan: _DigitPlan, text: str, start: int, end: int, seg: str, hits: list[_Hit]) -> None:
+    """The first match of each of the count's detectors in a few characters around the run
+    `seg` = text[start:end], when the prefilter finds one at all."""
+    lo = start - _DIGIT_BEFORE if start > _DIGIT_BEFORE else 0
+    hi = min(len(text), end + _DIGIT_AFTER)
+    prefilter = plan.prefilter
+    if prefilter is not None and prefilter(text, lo, hi) is None:
+        return
+    for det, contains, combined, groups, patterns in plan.steps:
+        if contains and contains not in seg:
+            continue
+        if combined is not None:
+            match = combined(text, lo, hi)
+            if match is not None:
+                for group, pattern_def in groups:
+                    s = match.start(group)
+                    if s >= 0:
+                        e = match.end(group)
+                        hits.append(_Hit(det, pattern_def, s, e, text[s:e]))
+                        break
+            continue
+        for pattern in patterns:
+            try:
+                found = pattern.search(text, lo, hi)
+            except TimeoutError:
+                continue
+            if found is not None:
+                s, e = found.span("value")
+                hits.append(_Hit(det, pattern.d, s, e, found.group("value")))
 
 
 def _prefilter(dets: Sequence[_Detector]) -> re.Pattern[str] | None:
