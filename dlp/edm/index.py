@@ -207,28 +207,29 @@ class EdmIndex:
         self.name: str = self.meta["name"]
         self.columns = tuple(EdmColumn(c["name"], c["kind"]) for c in self.meta["columns"])
         self.region: str = self.meta.get("region", "US")
-        widths = self.meta.get("digit_widths", {})
-        self.digit_widths: tuple[int, int] = (
-            min((w[0] for w in widths.values()), default=0),
-            max((w[1] for w in widths.values()), default=99),
-        )
+        self.kinds = frozenset(c.kind for c in self.columns)
+        self.widths: dict[str, tuple[int, int]] = {
+            kind: (int(low), int(high)) for kind, (low, high) in self.meta.get("digit_widths", {}).items()
+        }
+        """Fewest and most digits of the normalised phones and numbers indexed (a "+" not
+        counted): a candidate outside them cannot match and is not hashed."""
         self._hashes: npt.NDArray[np.uint64] = np.memmap(path, "<u8", "r", offset, (count,))
         self._records: npt.NDArray[np.uint32] = np.memmap(path, "<u4", "r", offset + 8 * count, (count,))
         self._columns: npt.NDArray[np.uint8] = np.memmap(path, "u1", "r", offset + 12 * count, (count,))
 
-    @property
-    def kinds(self) -> frozenset[str]:
-        """The kinds of value this index holds (decides which candidates to hash)."""
-        return frozenset(c.kind for c in self.columns)
-
     def lookup(self, hashes: Sequence[int]) -> Iterator[tuple[int, int, int]]:
-        """Every (hash, record, column) whose value hash is among `hashes`."""
-        if not hashes or len(self._hashes) == 0:
+        """Every (hash, record, column) whose value hash is among `hashes` (distinct): one
+        vectorised binary search for the first position of each, then a short walk."""
+        count = len(self._hashes)
+        if not hashes or count == 0:
             return
-        wanted = np.unique(np.array(hashes, dtype="<u8"))
-        left = np.searchsorted(self._hashes, wanted, side="left")
-        right = np.searchsorted(self._hashes, wanted, side="right")
-        for value_hash, start, stop in zip(wanted.tolist(), left.tolist(), right.tolist(), strict=True):
+        wanted = np.array(hashes, dtype="<u8")
+        left = np.searchsorted(self._hashes, wanted)
+        present = self._hashes[np.minimum(left, count - 1)] == wanted
+        for value_hash, start in zip(wanted[present].tolist(), left[present].tolist(), strict=True):
+            stop = start + 1
+            while stop < count and stop - start <= MAX_FANOUT and int(self._hashes[stop]) == value_hash:
+                stop += 1
             if stop - start > MAX_FANOUT:
                 continue
             for position in range(start, stop):

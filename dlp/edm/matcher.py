@@ -3,8 +3,9 @@
 The matcher runs no scan of its own over prose: `Engine.detect(part, values)` hands it
 what the engine already found (the raw value of every kept finding, every digit run it
 scanned), and the matcher keeps the e-mail addresses and the digit runs whose length fits
-the index. Names are tried only on the lines holding a matched strong value (capitalised
-word runs); a table part is read cell by cell. Each candidate is normalised and hashed
+the index. Weak values (names, other text) are tried only where a strong one matched:
+capitalised word runs on the lines holding a matched e-mail, phone or number, or in a
+table the cells of the rows holding one. Each candidate is normalised and hashed
 like the index did and looked up in one vectorised search. A record counts when it
 matched on two or more columns, or on one strong column (e-mail, phone, number): a name
 alone is weak. The finding says how many records matched (`records`), the most columns
@@ -27,7 +28,7 @@ import regex
 
 from dlp.detect import DIGIT_RUN, Candidate
 from dlp.edm.index import SUFFIX, EdmIndex
-from dlp.edm.normalise import STRONG_KINDS, keyed_hash, normalise
+from dlp.edm.normalise import STRONG_KINDS, keyed_hash, normalise, phone_digit_counts, phone_from_digits
 from dlp.model import Confidence, Finding, Part
 
 __all__ = ["EMAIL_DETECTOR", "EdmMatcher", "detector_id"]
@@ -39,14 +40,12 @@ _NAME_RUN = regex.compile(r"\b\p{Lu}[\p{L}'-]{0,40}(?:[ \t]+\p{Lu}[\p{L}'-]{0,40
 _MAX_NAME_WORDS = 4
 _DIGIT_KINDS = ("phone", "number")
 _NAME_KINDS = ("name", "text")
-# A phone written without its country code ("(415) 555-0100") or with "00" before it has a
-# few digits fewer or more than its E.164 form in the index.
-_NATIONAL_SLACK = 3
-_INTERNATIONAL_SLACK = 2
 # An over-long run ("Ref 88412 415 555 0100") is also tried as groups of up to this many of
 # its space-separated tokens.
 _MAX_GROUP_TOKENS = 4
 _MAX_RUN_TOKENS = 32
+_RUN_SEPARATORS = b" -./()"
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
 def detector_id(index_name: str) -> str:
@@ -54,12 +53,8 @@ def detector_id(index_name: str) -> str:
     return f"edm:{index_name}"
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    kind: str
-    value: str
-    start: int
-    end: int
+# (kind, normalised value, start, end): what the matcher hashes and looks up.
+_Candidate = tuple[str, str, int, int]
 
 
 class EdmMatcher:
@@ -67,6 +62,7 @@ class EdmMatcher:
 
     def __init__(self, indexes: list[EdmIndex], secret: bytes, hash_key: bytes) -> None:
         self.indexes = indexes
+        self._rules = [(index, _Digits.of(index)) for index in indexes]
         self._secret = secret
         self._hash_key = hash_key
 
@@ -83,11 +79,11 @@ class EdmMatcher:
         part (offsets relative to its text): the matcher reuses them instead of scanning
         the text again.
         """
-        if not self.indexes or not part.text:
+        if not self._rules or not values:
             return []
         findings = []
-        for index in self.indexes:
-            finding = self._match(index, part, values)
+        for index, rules in self._rules:
+            finding = self._match(index, rules, part, values)
             if finding is not None:
                 findings.append(finding)
         return findings
@@ -99,13 +95,12 @@ class EdmMatcher:
         matched: dict[int, set[int]],
         spans: list[tuple[int, int]],
     ) -> list[_Candidate]:
-        """Hash the candidates, look them up in one search, record what matched; return
-        the candidates that matched (their lines are where names are worth trying)."""
+        """Hash the (normalised) candidates, look them up in one search, record what
+        matched; return the candidates that matched (where weak values are worth trying)."""
+        secret = self._secret
         by_hash: dict[int, _Candidate] = {}
         for candidate in candidates:
-            value = normalise(candidate.kind, candidate.value, index.region)
-            if value is not None:
-                by_hash.setdefault(keyed_hash(self._secret, candidate.kind, value), candidate)
+            by_hash.setdefault(keyed_hash(secret, candidate[0], candidate[1]), candidate)
         if not by_hash:
             return []
         hit_hashes = set()
@@ -113,21 +108,24 @@ class EdmMatcher:
             matched.setdefault(record, set()).add(column)
             hit_hashes.add(value_hash)
         hits = [by_hash[value_hash] for value_hash in hit_hashes]
-        spans.extend((c.start, c.end) for c in hits)
+        spans.extend((c[2], c[3]) for c in hits)
         return hits
 
-    def _match(self, index: EdmIndex, part: Part, values: Sequence[Candidate]) -> Finding | None:
+    def _match(
+        self, index: EdmIndex, rules: _Digits, part: Part, values: Sequence[Candidate]
+    ) -> Finding | None:
         matched: dict[int, set[int]] = {}
         spans: list[tuple[int, int]] = []
-        kinds = index.kinds
-        if part.table is not None:
-            self._lookup(index, _table_candidates(part, kinds), matched, spans)
-        else:
-            strong = _strong_candidates(part.text, values, kinds, index.digit_widths)
-            hits = self._lookup(index, strong, matched, spans)
-            if hits:
-                lines = {_line_start(part.text, c.start) for c in hits}
-                self._lookup(index, _name_candidates(part.text, kinds, lines), matched, spans)
+        text = part.text
+        strong = _strong_candidates(text, values, index, rules)
+        hits = self._lookup(index, strong, matched, spans)
+        if hits:
+            lines = {_line_start(text, c[2]) for c in hits}
+            if part.table is not None:
+                weak = _cell_candidates(text, part.table.delimiter, index, lines)
+            else:
+                weak = _name_candidates(text, index, lines)
+            self._lookup(index, weak, matched, spans)
         if not matched:
             return None
         counted = {
@@ -177,39 +175,82 @@ def _line_start(text: str, position: int) -> int:
     return text.rfind("\n", 0, position) + 1
 
 
-def _digit_count(value: str) -> int:
-    return sum(ch.isdigit() for ch in value)
+@dataclass(frozen=True)
+class _Digits:
+    """Which digit runs can be one of an index's phones or numbers, decided once per index:
+    the digit counts a run may have (without and with a '+' before it) to be tried as a
+    phone, the counts of its numbers, all of these, and their span (which over-long runs'
+    token groups must fit)."""
+
+    phone_plain: frozenset[int]
+    phone_plus: frozenset[int]
+    number: tuple[int, int]
+    counts: frozenset[int]
+    shortest: int
+    longest: int
+
+    @classmethod
+    def of(cls, index: EdmIndex) -> _Digits:
+        """The rules for one index (no phone or number column: no run is tried)."""
+        none = (0, 0)
+        phone = index.widths.get("phone", none) if "phone" in index.kinds else none
+        number = index.widths.get("number", none) if "number" in index.kinds else none
+        plain, plus = phone_digit_counts(index.region, *phone) if phone[1] else (frozenset(), frozenset())
+        counts = plain | plus | frozenset(range(number[0], number[1] + 1) if number[1] else ())
+        return cls(plain, plus, number, counts, min(counts, default=0), max(counts, default=0))
 
 
 def _strong_candidates(
-    text: str, values: Sequence[Candidate], kinds: frozenset[str], widths: tuple[int, int]
-) -> Iterator[_Candidate]:
-    """E-mail findings and the digit runs that could be an indexed phone or number."""
-    want_email = "email" in kinds
-    number_kinds = [k for k in _DIGIT_KINDS if k in kinds]
-    low, high = widths[0] - _NATIONAL_SLACK, widths[1] + _INTERNATIONAL_SLACK
+    text: str, values: Sequence[Candidate], index: EdmIndex, rules: _Digits
+) -> list[_Candidate]:
+    """E-mail findings and the digit runs that could be an indexed phone or number, normalised."""
+    out: list[_Candidate] = []
+    want_email = "email" in index.kinds
+    shortest, longest, counts, region = rules.shortest, rules.longest, rules.counts, index.region
     for source, value, start, end in values:
         if source == DIGIT_RUN:
-            if number_kinds:
-                yield from _digit_candidates(text, value, start, end, number_kinds, low, high)
+            if not longest or len(value) < shortest:
+                continue
+            digits = _digits(value)
+            if len(digits) in counts:
+                _add_digits(out, text, digits, start, end, rules, region)
+            elif len(digits) > longest and " " in value:
+                for first, stop in _groups(value, start, shortest, longest):
+                    digits = _digits(text[first:stop])
+                    _add_digits(out, text, digits, first, stop, rules, region)
         elif source == EMAIL_DETECTOR and want_email:
-            yield _Candidate("email", value, start, end)
+            email = normalise("email", value)
+            if email is not None:
+                out.append(("email", email, start, end))
+    return out
 
 
-def _digit_candidates(
-    text: str, run: str, start: int, end: int, kinds: list[str], low: int, high: int
-) -> Iterator[_Candidate]:
-    """A run that fits the index's widths ("+" kept when written before it); an over-long
-    run's groups of consecutive space-separated tokens that fit."""
-    count = _digit_count(run)
-    if count < low:
-        return
-    if count <= high:
-        if start and text[start - 1] == "+":
-            start, run = start - 1, "+" + run
-        for kind in kinds:
-            yield _Candidate(kind, run, start, end)
-        return
+def _digits(run: str) -> str:
+    """The digits of an (ASCII) digit run: bytes.translate deletes its separators about ten
+    times faster than str.translate."""
+    if run.isdigit():
+        return run
+    return run.encode("ascii", "ignore").translate(None, _RUN_SEPARATORS).decode("ascii")
+
+
+def _add_digits(
+    out: list[_Candidate], text: str, digits: str, start: int, end: int, rules: _Digits, region: str
+) -> None:
+    """A digit run as an indexed number (its digits) and as a phone (E.164, a "+" written
+    before it kept), each only when its digit count can match the index."""
+    count = len(digits)
+    if rules.number[0] <= count <= rules.number[1]:
+        out.append(("number", digits, start, end))
+    plus = start > 0 and text[start - 1] == "+"
+    if count in (rules.phone_plus if plus else rules.phone_plain):
+        e164 = phone_from_digits(digits, plus, region)
+        if e164 is not None:
+            out.append(("phone", e164, start - plus, end))
+
+
+def _groups(run: str, start: int, low: int, high: int) -> Iterator[tuple[int, int]]:
+    """Spans of up to `_MAX_GROUP_TOKENS` consecutive space-separated tokens of an over-long
+    run whose digit count lies in [low, high]."""
     tokens: list[tuple[int, str]] = []
     position = start
     for token in run.split(" ")[:_MAX_RUN_TOKENS]:
@@ -219,24 +260,25 @@ def _digit_candidates(
     for i, (first, _) in enumerate(tokens):
         digits = 0
         for last, token in tokens[i : i + _MAX_GROUP_TOKENS]:
-            digits += _digit_count(token)
+            digits += len(token) if token.isdigit() else len(_digits(token))
             if digits > high:
                 break
             if digits >= low:
-                stop = last + len(token)
-                for kind in kinds:
-                    yield _Candidate(kind, text[first:stop], first, stop)
+                yield first, last + len(token)
 
 
-def _name_candidates(text: str, kinds: frozenset[str], lines: set[int]) -> Iterator[_Candidate]:
-    name_kinds = [k for k in _NAME_KINDS if k in kinds]
+def _name_candidates(text: str, index: EdmIndex, lines: set[int]) -> Iterator[_Candidate]:
+    """Capitalised word runs (and their sub-phrases) on the given lines, normalised."""
+    name_kinds = [k for k in _NAME_KINDS if k in index.kinds]
     for begin in sorted(lines) if name_kinds else ():
         end = text.find("\n", begin)
         end = len(text) if end < 0 else end
         for match in _NAME_RUN.finditer(text, begin, end):
             for phrase, start, stop in _sub_phrases(match.group(), match.start()):
                 for kind in name_kinds:
-                    yield _Candidate(kind, phrase, start, stop)
+                    value = normalise(kind, phrase)
+                    if value is not None:
+                        yield (kind, value, start, stop)
 
 
 def _sub_phrases(run: str, offset: int) -> Iterator[tuple[str, int, int]]:
@@ -248,25 +290,17 @@ def _sub_phrases(run: str, offset: int) -> Iterator[tuple[str, int, int]]:
             yield run[start:stop], offset + start, offset + stop
 
 
-def _table_candidates(part: Part, kinds: frozenset[str]) -> Iterator[_Candidate]:
-    assert part.table is not None
-    position = 0
-    for line in part.text.splitlines(keepends=True):
-        start, position = position, position + len(line)
-        for cell in next(csv.reader([line], delimiter=part.table.delimiter), []):
-            cell = cell.strip()
-            if not cell:
+def _cell_candidates(text: str, delimiter: str, index: EdmIndex, lines: set[int]) -> Iterator[_Candidate]:
+    """The weak cells (neither an address nor mostly digits) of the given table rows, normalised."""
+    weak_kinds = [k for k in _NAME_KINDS if k in index.kinds]
+    for begin in sorted(lines) if weak_kinds else ():
+        end = text.find("\n", begin)
+        end = len(text) if end < 0 else end
+        for cell in next(csv.reader([text[begin:end]], delimiter=delimiter), []):
+            digits = len(cell) - len(cell.translate(_NO_DIGITS))
+            if "@" in cell or digits * 2 >= len(cell.strip()):
                 continue
-            if "@" in cell:
-                if "email" in kinds:
-                    yield _Candidate("email", cell, start, position)
-                continue
-            digits = _digit_count(cell)
-            if digits >= 4 and digits * 2 >= len(cell):
-                for kind in _DIGIT_KINDS:
-                    if kind in kinds:
-                        yield _Candidate(kind, cell, start, position)
-                continue
-            for kind in _NAME_KINDS:
-                if kind in kinds:
-                    yield _Candidate(kind, cell, start, position)
+            for kind in weak_kinds:
+                value = normalise(kind, cell)
+                if value is not None:
+                    yield (kind, value, begin, end)

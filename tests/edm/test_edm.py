@@ -311,3 +311,17 @@ def test_digit_runs_of_the_engine_are_phone_candidates(
 ) -> None:
     found = _match(engine, phones, Part("body", "text/plain", len(text), text))
     assert [f.count for f in found] == ([records] if records else [])
+
+
+@pytest.mark.parametrize(("shared", "records"), [(64, 64), (65, 0)])
+def test_a_value_shared_by_too_many_records_identifies_nobody(
+    tmp_path: Path, engine: Engine, shared: int, records: int
+) -> None:
+    source = tmp_path / "switchboard.csv"
+    lines = [f"staff{i}@corp.example,(415) 555-0100" for i in range(shared)]
+    source.write_text("Email,Phone\n" + "\n".join(lines) + "\n")
+    build_index(source, "staff", parse_columns("Email,Phone"), SECRET, tmp_path / "idx")
+    matcher = EdmMatcher.load(tmp_path / "idx", SECRET, HASH_KEY)
+    text = "Reception: (415) 555-0100."
+    found = _match(engine, matcher, Part("body", "text/plain", len(text), text))
+    assert [f.count for f in found] == ([records] if records else [])
