@@ -23,11 +23,47 @@ from dlp.extract.mimeparse import parse_simple
 from dlp.extract.node import CORRUPT, LIMIT_DEPTH, LIMIT_SIZE, LIMIT_TIME, Context, LimitReached, Node
 from dlp.model import Part
 
-__all__ = ["decode_header", "read_email"]
+__all__ = ["FILE_NAME_LABEL", "HEADERS_PART", "decode_header", "read_email"]
 
 _MIME = "message/rfc822"
 _NAME_HEADERS = ("From", "To", "Cc", "Reply-To", "Sender")
 _TEXT_HEADERS = ("Subject", "Comments", "Keywords")
+HEADERS_PART = "headers"
+"""The last segment of the location of a message's header text (`message/headers`)."""
+FILE_NAME_LABEL = "File-Name"
+"""The label of the lines in a `headers` part that carry the message's attachment file names."""
+_ADDRESS_HEADERS = frozenset(
+    (
+        "bcc",
+        "resent-from",
+        "resent-to",
+        "resent-cc",
+        "resent-bcc",
+        "resent-sender",
+        "disposition-notification-to",
+    )
+)
+_NOT_SCANNED = frozenset(
+    {key.lower() for key in (*_TEXT_HEADERS, *_NAME_HEADERS)}
+    | _ADDRESS_HEADERS
+    | {
+        "received", "return-path", "delivered-to", "envelope-to", "x-original-to", "message-id",
+        "in-reply-to", "references", "date", "resent-date", "resent-message-id", "mime-version",
+        "content-type", "content-transfer-encoding", "content-disposition", "content-id",
+        "content-length", "content-language", "accept-language", "dkim-signature",
+        "domainkey-signature", "authentication-results", "received-spf", "thread-index",
+        "x-originating-ip", "x-mailer", "user-agent", "importance", "priority", "x-priority",
+        "precedence", "auto-submitted", "feedback-id", "list-id", "list-unsubscribe",
+        "list-unsubscribe-post", "list-post", "list-help", "list-subscribe", "list-archive",
+        "list-owner",
+    }
+)  # fmt: skip
+"""Routing and transport fields, addresses and the fields read above: not in the
+`headers` text (they identify the mail, not what it says, and would flag every one)."""
+_NOT_SCANNED_PREFIXES = (
+    "arc-", "x-dlp-", "x-ms-", "x-microsoft-", "x-forefront-", "x-google-", "x-gm-", "x-received",
+    "x-spam", "x-virus", "x-mimecast-", "x-proofpoint-", "x-mailgun-", "x-ses-",
+)  # fmt: skip
 
 
 def read_email(node: Node, ctx: Context) -> Iterator[Part]:
@@ -51,22 +87,17 @@ def read_email(node: Node, ctx: Context) -> Iterator[Part]:
 
 
 def _message(node: Node, ctx: Context, message: Message, base: str, depth: int) -> Iterator[Part]:
-    yield node.part(_headers_text(message), location=f"{base}/headers", mime="text/plain")
+    leaves = _leaves(ctx, message)
+    names = "".join(f"{FILE_NAME_LABEL}: {name}\n" for _, name in leaves if name)
+    yield node.part(_headers_text(message) + names, location=f"{base}/{HEADERS_PART}", mime="text/plain")
     counters = {"body": 0, "attachment": 0}
-    stack: list[Message] = [message]
-    while stack:
+    for part, filename in leaves:
         ctx.check_time()
-        part = stack.pop()
-        maintype = part.get_content_maintype()
-        payload = part.get_payload()
-        if maintype == "multipart" and isinstance(payload, list):
-            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
-            continue
         ctx.count_file()
-        if maintype == "message" and isinstance(payload, list):
+        payload = part.get_payload()
+        if part.get_content_maintype() == "message" and isinstance(payload, list):
             counters["attachment"] += 1
-            name = _filename(part) or "message.eml"
-            location = f"{base}/attachment[{counters['attachment']}]:{_segment(name)}"
+            location = f"{base}/attachment[{counters['attachment']}]:{_segment(filename or 'message.eml')}"
             nested = [p for p in payload if isinstance(p, Message)]
             yield node.part("", location=location, mime=_MIME)
             if depth + 1 > ctx.limits.max_depth:
@@ -74,13 +105,34 @@ def _message(node: Node, ctx: Context, message: Message, base: str, depth: int) 
             elif nested:
                 yield from _message(node, ctx, nested[0], location, depth + 1)
             continue
-        yield from _leaf(node, ctx, part, base, depth, counters)
+        yield from _leaf(node, ctx, part, filename, base, depth, counters)
+
+
+def _leaves(ctx: Context, message: Message) -> list[tuple[Message, str | None]]:
+    """The message's non-multipart parts in order, with their decoded file names (read
+    before the parts themselves, so the names go into the `headers` part)."""
+    leaves: list[tuple[Message, str | None]] = []
+    stack: list[Message] = [message]
+    while stack:
+        ctx.check_time()
+        part = stack.pop()
+        payload = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+        else:
+            leaves.append((part, _filename(part)))
+    return leaves
 
 
 def _leaf(
-    node: Node, ctx: Context, part: Message, base: str, depth: int, counters: dict[str, int]
+    node: Node,
+    ctx: Context,
+    part: Message,
+    filename: str | None,
+    base: str,
+    depth: int,
+    counters: dict[str, int],
 ) -> Iterator[Part]:
-    filename = _filename(part)
     disposition = part.get_content_disposition()
     content_type = part.get_content_type()
     inline_text = part.get_content_maintype() in ("text", "multipart") and disposition != "attachment"
@@ -182,10 +234,13 @@ def _filename(part: Message) -> str | None:
 
 
 def _headers_text(message: Message) -> str:
+    """Subject and the other free-text fields first, then the display names of the
+    address fields (never the addresses: every mail has them), then every other field
+    that is not routing or transport data, in message order; unfolded and decoded."""
     lines = []
     for key in _TEXT_HEADERS:
         for value in message.get_all(key, []):
-            lines.append(f"{key}: {decode_header(value)}\n")
+            lines.append(f"{key}: {_unfold(decode_header(value))}\n")
     for key in _NAME_HEADERS:
         values = [decode_header(v) for v in message.get_all(key, [])]
         try:
@@ -194,4 +249,15 @@ def _headers_text(message: Message) -> str:
             names = []
         if names:
             lines.append(f"{key}: {', '.join(names)}\n")
+    for key, value in message.items():
+        lowered = key.lower()
+        if lowered in _NOT_SCANNED or lowered.startswith(_NOT_SCANNED_PREFIXES):
+            continue
+        text = _unfold(decode_header(value)).strip()
+        if text:
+            lines.append(f"{key}: {text}\n")
     return "".join(lines)
+
+
+def _unfold(value: str) -> str:
+    return value.replace("\r\n", "").replace("\n", "").replace("\r", "")

@@ -35,7 +35,7 @@ def test_message_parts_and_locations() -> None:
         ("message/attachment[1]:customers.zip/export.csv", "text/csv", ()),
     ]
     found = texts(parts)
-    assert found["message/headers"] == "Subject: Quarterly export\nFrom: Bob Smith\n"
+    assert found["message/headers"] == "Subject: Quarterly export\nFrom: Bob Smith\nFile-Name: customers.zip\n"
     assert found["message/body[1]"] == f"Card {CARD}\n"
     assert found["message/body[2]"] == f"\nCard {CARD}\n\n\n"
     assert found["message/attachment[1]:customers.zip/export.csv"] == f"name,card\nBob,{CARD}\n"
@@ -88,8 +88,9 @@ RAW_HEADERS = (
 )
 def test_encodings_are_decoded(body: bytes, location: str, expected: str) -> None:
     found = texts(run(RAW_HEADERS + body))
+    names = f"File-Name: {location.split(':', 1)[1]}\n" if "attachment" in location else ""
     assert found["message/headers"] == (
-        f"Subject: Karte {CARD} für Sie\nFrom: Jürgen Müller\nTo: Françoise\n"
+        f"Subject: Karte {CARD} für Sie\nFrom: Jürgen Müller\nTo: Françoise\n{names}"
     )
     assert found[location] == expected
 
