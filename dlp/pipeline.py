@@ -6,6 +6,7 @@ A `Scanner` is built once per process (or worker) from the settings and reused.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +16,14 @@ from dlp.detect import Candidate, Engine
 from dlp.edm import EdmMatcher, edm_folder, edm_key_path
 from dlp.errors import ConfigError
 from dlp.extract import extract
+from dlp.extract.mail import HEADERS_PART
 from dlp.keys import load_or_create_key
 from dlp.model import (
     Evidence,
     Finding,
     Item,
     Limits,
+    Part,
     PartInfo,
     ScanContext,
     ScanResult,
@@ -31,6 +34,9 @@ from dlp.policy import PolicySet
 __all__ = ["Scanner", "builtin_folder", "hash_key_path", "policy_folders"]
 
 TIME_FLAG = "limit:time"
+_MAX_NAMED = 1000
+_MIN_VALUE = 4
+_MAX_VALUE = 256
 MAX_FINDINGS_PER_DETECTOR = 1000
 """A 1 GiB export can hold millions of e-mail addresses; a result keeps the first
 thousand of each detector. Policy thresholds sit far below it, so decisions do not change."""
@@ -87,6 +93,7 @@ class Scanner:
         findings: list[Finding] = []
         overall: set[str] = set()
         per_detector: dict[str, int] = {}
+        named: dict[str, str] = {}
         for part in extract(item, self.limits):
             seen = parts.get(part.location)
             if seen is None:
@@ -100,11 +107,13 @@ class Scanner:
                 found.extend(self.edm.detect(part, values))
             else:
                 found = self.engine.detect(part)
+            if found and part.location.rpartition("/")[2] == HEADERS_PART:
+                _collect_values(part, found, named)
             _keep_bounded(found, findings, per_detector)
             if time.monotonic() > deadline:
                 overall.add(TIME_FLAG)
                 break
-        part_infos = tuple(parts.values())
+        part_infos, findings = _mask_names(tuple(parts.values()), findings, named)
         for info in part_infos:
             overall.update(info.flags)
         flags = tuple(sorted(overall))
@@ -126,6 +135,49 @@ class Scanner:
             item_name=item.name,
             duration_seconds=time.monotonic() - started,
         )
+
+
+def _collect_values(part: Part, found: list[Finding], named: dict[str, str]) -> None:
+    """Raw values detected in a mail's `headers` part (which carries the attachment file
+    names) and their masked previews, for `_mask_names`; at most `_MAX_NAMED`."""
+    for finding in found:
+        if len(named) >= _MAX_NAMED:
+            return
+        if finding.count == 1 and 0 < finding.end - finding.start <= _MAX_VALUE:
+            raw = part.text[finding.start - part.offset : finding.end - part.offset]
+            if len(raw) >= _MIN_VALUE:
+                named[raw] = finding.preview
+
+
+def _mask_names(
+    parts: tuple[PartInfo, ...], findings: list[Finding], named: dict[str, str]
+) -> tuple[tuple[PartInfo, ...], list[Finding]]:
+    """Part locations and names with each detected value replaced by its masked preview:
+    an attachment named `card 4111 1111 1111 1111.txt` is found through the `headers`
+    part, and its location and name reach API responses, incidents and logs."""
+    if not named:
+        return parts, findings
+
+    def mask(text: str) -> str:
+        for raw, preview in named.items():
+            if raw in text:
+                text = text.replace(raw, preview)
+        return text
+
+    renamed: dict[str, str] = {}
+    masked = []
+    for info in parts:
+        location, name = mask(info.location), None if info.name is None else mask(info.name)
+        if location != info.location or name != info.name:
+            renamed[info.location] = location
+            info = PartInfo(location, info.type, info.size, info.flags, name)
+        masked.append(info)
+    if renamed:
+        findings = [
+            dataclasses.replace(f, location=renamed[f.location]) if f.location in renamed else f
+            for f in findings
+        ]
+    return tuple(masked), findings
 
 
 def _keep_bounded(found: list[Finding], findings: list[Finding], per_detector: dict[str, int]) -> None:
