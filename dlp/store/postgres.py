@@ -39,7 +39,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -53,25 +53,13 @@ from dlp.config import Settings
 from dlp.errors import ConfigError, NotFound, StoreError
 from dlp.keys import load_or_create_key
 from dlp.model import ScanContext, ScanResult, new_id
-from dlp.store.base import (
-    INCIDENT_STATUSES,
-    Conflict,
-    Page,
-    PurgeReport,
-    ReleaseTicket,
-    Store,
-    StoreCounts,
-    context_parties,
-    iso_time,
-    monitor_matched,
-    release_abandoned,
-    release_claimable,
-)
+from dlp.store.base import Conflict, PurgeReport, context_parties
 from dlp.store.crypto import CHUNK_SIZE, decrypt_stream, encrypt_stream, new_data_key, unwrap_key, wrap_key
 from dlp.store.pg_migrations import MIGRATIONS
-from dlp.store.rows import incident_dict, quarantine_dict, result_record, token_info
+from dlp.store.rows import Row, result_record
+from dlp.store.sql import SqlStore
 from dlp.store.sqlite import master_key_path
-from dlp.store.tokens import Role, TokenInfo, hash_token, hashes_equal, new_token
+from dlp.store.tokens import Role, TokenInfo, hash_token, new_token
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -92,15 +80,6 @@ _KEY_CHECK = b"dlp quarantine master key check"
 
 Connection = psycopg.Connection[DictRow]
 Cursor = psycopg.Cursor[DictRow]
-
-_QUARANTINE_COLUMNS = (
-    "id, created_at, channel, sender, recipients, client, item_name, size, action, scan_id, result, "
-    "status, claimed_by, released_at, release_outcome, release_attempts"
-)
-_INCIDENT_COLUMNS = (
-    "id, created_at, updated_at, updated_by, channel, sender, recipients, client, item_name, action, "
-    "monitor, scan_id, quarantine_id, result, status, notes"
-)
 
 
 def _describe(exc: psycopg.Error) -> str:
@@ -266,13 +245,34 @@ def _key_check(master: bytes) -> str:
     return hmac.new(master, _KEY_CHECK, hashlib.sha256).hexdigest()
 
 
-class PostgresStore(Store):
-    """The shared backend for several replicas (see the module docstring)."""
+class _Translated:
+    """A transaction's cursor taking the shared queries' `?` placeholders, with every text
+    parameter cleaned to what PostgreSQL text can hold (`_text`)."""
+
+    def __init__(self, cursor: Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor:
+        return self._cursor.execute(_placeholders(sql), _cleaned(params))
+
+
+def _placeholders(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+def _cleaned(params: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(_text(p) if isinstance(p, str) else p for p in params)
+
+
+class PostgresStore(SqlStore):
+    """The shared backend for several replicas (see the module docstring); the queries it
+    shares with SQLite are `dlp.store.sql.SqlStore`'s."""
+
+    _lock_row = " FOR UPDATE"
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__()
+        super().__init__(settings.retention.release_lease_seconds)
         self._settings = settings
-        self._lease = settings.retention.release_lease_seconds
         try:
             params = conninfo_to_dict(settings.store)
         except psycopg.ProgrammingError as exc:
@@ -323,9 +323,20 @@ class PostgresStore(Store):
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield cur
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[DictRow]:
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[_Translated]:
+        with self._transaction() as cur:
+            yield _Translated(cur)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Row]:
         with self._pool.connection() as conn:
-            return conn.execute(sql, tuple(params)).fetchall()
+            return conn.execute(_placeholders(sql), _cleaned(params)).fetchall()
+
+    def _duplicate(self, error: StoreError) -> bool:
+        return isinstance(error.__cause__, pg_errors.UniqueViolation)
+
+    def _clean(self, text: str) -> str:
+        return _text(text)
 
     # quarantine
 
@@ -359,36 +370,9 @@ class PostgresStore(Store):
             )
         return item_id
 
-    def get_quarantine(self, item_id: str) -> dict[str, Any]:
-        """See `Store.get_quarantine`."""
-        rows = self._query(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE id = %s", (_text(item_id),))
-        if not rows:
-            raise NotFound(f"no quarantine item {item_id!r}")
-        return quarantine_dict(rows[0])
-
-    def list_quarantine(
-        self,
-        *,
-        status: str | None = None,
-        channel: str | None = None,
-        action: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> Page:
-        """See `Store.list_quarantine`."""
-        where, params = _filters(status=status, channel=channel, action=action, since=since, until=until)
-        total = self._query(f"SELECT count(*) AS n FROM quarantine{where}", params)[0]["n"]
-        rows = self._query(
-            f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine{where} ORDER BY id DESC LIMIT %s OFFSET %s",
-            [*params, limit, offset],
-        )
-        return Page([quarantine_dict(r) for r in rows], total, limit, offset)
-
     def read_quarantine(self, item_id: str) -> Iterator[bytes]:
         """See `Store.read_quarantine`."""
-        rows = self._query("SELECT wrapped_key FROM quarantine WHERE id = %s", (_text(item_id),))
+        rows = self._rows("SELECT wrapped_key FROM quarantine WHERE id = ?", (item_id,))
         if not rows:
             raise NotFound(f"no quarantine item {item_id!r}")
         if rows[0]["wrapped_key"] is None:
@@ -426,231 +410,7 @@ class PostgresStore(Store):
             )
             cur.execute("DELETE FROM quarantine_chunks WHERE item_id = %s", (_text(item_id),))
 
-    def claim_release(self, item_id: str, actor: str) -> ReleaseTicket:
-        """See `Store.claim_release`: the row is locked, checked and claimed in one
-        transaction, so any replica may race any other."""
-        now = time.time()
-        claim = new_id()
-        with self._transaction() as cur:
-            row = cur.execute(
-                "SELECT status, claimed_at, channel, sender, recipients, size FROM quarantine"
-                " WHERE id = %s FOR UPDATE",
-                (_text(item_id),),
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no quarantine item {item_id!r}")
-            if not release_claimable(row["status"], row["claimed_at"], now, self._lease):
-                raise Conflict(f"quarantine item {item_id} is {row['status']}")
-            cur.execute(
-                "UPDATE quarantine SET status = 'releasing', claimed_by = %s, claimed_at = %s, claim = %s"
-                " WHERE id = %s",
-                (_text(actor), now, claim, item_id),
-            )
-        return ReleaseTicket(
-            id=item_id,
-            channel=row["channel"],
-            sender=row["sender"],
-            recipients=tuple(json.loads(row["recipients"])),
-            size=row["size"],
-            claimed_by=actor,
-            claim=claim,
-        )
-
-    def finish_release(self, ticket: ReleaseTicket, outcome: str, ok: bool) -> None:
-        """See `Store.finish_release`."""
-        with self._transaction() as cur:
-            cur.execute(
-                "UPDATE quarantine SET status = %s, released_at = %s, release_outcome = %s,"
-                " release_attempts = release_attempts + 1, claim = NULL"
-                " WHERE id = %s AND status = 'releasing' AND claim = %s",
-                (
-                    "released" if ok else "held",
-                    time.time() if ok else None,
-                    _text(outcome),
-                    _text(ticket.id),
-                    ticket.claim,
-                ),
-            )
-            if cur.rowcount != 1:
-                raise Conflict(f"quarantine item {ticket.id} is no longer being released under this claim")
-
-    # incidents
-
-    def record_incident(
-        self, result: ScanResult, context: ScanContext, quarantine_id: str | None = None
-    ) -> str:
-        """See `Store.record_incident`."""
-        incident_id = new_id()
-        now = time.time()
-        parties = context_parties(context)
-        record = result_record(result)
-        record["deadlines_hours"] = dict(result.verdict.deadlines)
-        with self._transaction() as cur:
-            cur.execute(
-                f"INSERT INTO incidents ({_INCIDENT_COLUMNS}) VALUES"
-                " (%s, %s, %s, NULL, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open', '')",
-                (
-                    incident_id,
-                    now,
-                    now,
-                    _text(parties["channel"]),
-                    _text(parties["sender"]),
-                    json.dumps(parties["recipients"]),
-                    _text(parties["client"]),
-                    _text(result.item_name),
-                    result.action.label,
-                    monitor_matched(result),
-                    result.id,
-                    _text(quarantine_id),
-                    json.dumps(record),
-                ),
-            )
-        self._notify(self.get_incident(incident_id))
-        return incident_id
-
-    def get_incident(self, incident_id: str) -> dict[str, Any]:
-        """See `Store.get_incident`."""
-        rows = self._query(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = %s", (_text(incident_id),))
-        if not rows:
-            raise NotFound(f"no incident {incident_id!r}")
-        return incident_dict(rows[0])
-
-    def list_incidents(
-        self,
-        *,
-        status: str | None = None,
-        channel: str | None = None,
-        action: str | None = None,
-        monitor: bool | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> Page:
-        """See `Store.list_incidents`."""
-        where, params = _filters(
-            status=status, channel=channel, action=action, monitor=monitor, since=since, until=until
-        )
-        total = self._query(f"SELECT count(*) AS n FROM incidents{where}", params)[0]["n"]
-        rows = self._query(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY id DESC LIMIT %s OFFSET %s",
-            [*params, limit, offset],
-        )
-        return Page([incident_dict(r) for r in rows], total, limit, offset)
-
-    def update_incident(
-        self, incident_id: str, actor: str, *, status: str | None = None, notes: str | None = None
-    ) -> dict[str, Any]:
-        """See `Store.update_incident`."""
-        if status is not None and status not in INCIDENT_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(INCIDENT_STATUSES)}")
-        with self._transaction() as cur:
-            cur.execute(
-                "UPDATE incidents SET status = coalesce(%s::text, status), notes = coalesce(%s::text, notes),"
-                " updated_at = %s, updated_by = %s WHERE id = %s",
-                (status, _text(notes), time.time(), _text(actor), _text(incident_id)),
-            )
-            if cur.rowcount != 1:
-                raise NotFound(f"no incident {incident_id!r}")
-        return self.get_incident(incident_id)
-
-    # audit
-
-    def append_audit(
-        self, actor: str, action: str, target: str | None = None, detail: Mapping[str, Any] | None = None
-    ) -> int:
-        """See `Store.append_audit`."""
-        with self._transaction() as cur:
-            row = cur.execute(
-                "INSERT INTO audit (at, actor, action, target, detail) VALUES (%s, %s, %s, %s, %s)"
-                " RETURNING seq",
-                (time.time(), _text(actor), _text(action), _text(target), json.dumps(dict(detail or {}))),
-            ).fetchone()
-        assert row is not None
-        return int(row["seq"])
-
-    def list_audit(
-        self,
-        *,
-        actor: str | None = None,
-        action: str | None = None,
-        target: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Page:
-        """See `Store.list_audit`."""
-        where, params = _filters(actor=actor, action=action, target=target)
-        total = self._query(f"SELECT count(*) AS n FROM audit{where}", params)[0]["n"]
-        rows = self._query(
-            f"SELECT seq, at, actor, action, target, detail FROM audit{where} ORDER BY seq DESC"
-            " LIMIT %s OFFSET %s",
-            [*params, limit, offset],
-        )
-        items = [
-            {
-                "seq": r["seq"],
-                "at": iso_time(r["at"]),
-                "actor": r["actor"],
-                "action": r["action"],
-                "target": r["target"],
-                "detail": json.loads(r["detail"]),
-            }
-            for r in rows
-        ]
-        return Page(items, total, limit, offset)
-
     # tokens
-
-    def create_token(self, role: Role, name: str | None = None) -> tuple[str, TokenInfo]:
-        """See `Store.create_token`."""
-        token_id = new_id()
-        name = _text(name) or f"{role.label}-{token_id[-8:].lower()}"
-        secret = new_token()
-        now = time.time()
-        try:
-            with self._transaction() as cur:
-                cur.execute(
-                    "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (%s, %s, %s, %s, %s)",
-                    (token_id, name, role.label, hash_token(secret), now),
-                )
-        except StoreError as exc:
-            if isinstance(exc.__cause__, pg_errors.UniqueViolation):
-                raise Conflict(f"a token named {name!r} already exists") from exc
-            raise
-        return secret, TokenInfo(token_id, name, role, now)
-
-    def verify_token(self, token: str) -> TokenInfo | None:
-        """See `Store.verify_token`: read from the database each time (revocation is immediate)."""
-        presented = hash_token(token)
-        rows = self._query(
-            "SELECT id, name, role, hash, created_at, revoked_at FROM tokens"
-            " WHERE hash = %s AND revoked_at IS NULL",
-            (presented,),
-        )
-        if not rows or not hashes_equal(rows[0]["hash"], presented):
-            return None
-        return token_info(rows[0])
-
-    def list_tokens(self) -> list[TokenInfo]:
-        """See `Store.list_tokens`."""
-        rows = self._query("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
-        return [token_info(r) for r in rows]
-
-    def revoke_token(self, token_id: str) -> TokenInfo:
-        """See `Store.revoke_token`."""
-        with self._transaction() as cur:
-            row = cur.execute(
-                "UPDATE tokens SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s OR name = %s"
-                " RETURNING id, name, role, created_at, revoked_at",
-                (time.time(), _text(token_id), _text(token_id)),
-            ).fetchone()
-            if row is None or cur.rowcount != 1:
-                raise NotFound(f"no token {token_id!r}")
-        return token_info(row)
-
-    def has_tokens(self) -> bool:
-        """See `Store.has_tokens`."""
-        return bool(self._query("SELECT 1 FROM tokens WHERE revoked_at IS NULL LIMIT 1"))
 
     def create_first_token(self, role: Role, name: str) -> tuple[str, TokenInfo] | None:
         """See `Store.create_first_token`: check and insert in one transaction holding an
@@ -695,25 +455,8 @@ class PostgresStore(Store):
                 "DELETE FROM incidents WHERE created_at < %s", (now - retention.incidents_days * 86400.0,)
             )
             incidents = cur.rowcount
-            stale = cur.execute(
-                "SELECT id, claimed_by, claimed_at FROM quarantine"
-                " WHERE status = 'releasing' AND claimed_at < %s FOR UPDATE",
-                (now - self._lease,),
-            ).fetchall()
-            cur.executemany(
-                "UPDATE quarantine SET status = 'held', claim = NULL, release_outcome = %s,"
-                " release_attempts = release_attempts + 1 WHERE id = %s",
-                [(release_abandoned(r["claimed_by"], r["claimed_at"], self._lease), r["id"]) for r in stale],
-            )
-        return PurgeReport(items, incidents, 0, len(stale))
-
-    def counts(self) -> StoreCounts:
-        """See `Store.counts`."""
-        held = self._query(
-            "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM quarantine WHERE status != 'deleted'"
-        )
-        open_incidents = self._query("SELECT count(*) AS n FROM incidents WHERE status = 'open'")
-        return StoreCounts(held[0]["n"], int(held[0]["bytes"]), open_incidents[0]["n"])
+            stale = self._end_abandoned_claims(_Translated(cur), now)
+        return PurgeReport(items, incidents, 0, stale)
 
     def check_writable(self) -> None:
         """See `Store.check_writable`: a committed write, so readiness fails while the
@@ -728,19 +471,3 @@ class PostgresStore(Store):
     def close(self) -> None:
         """See `Store.close`."""
         self._pool.close()
-
-
-def _filters(**conditions: Any) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in conditions.items():
-        if value is None:
-            continue
-        if column == "since":
-            clauses.append("created_at >= %s")
-        elif column == "until":
-            clauses.append("created_at < %s")
-        else:
-            clauses.append(f"{column} = %s")
-        params.append(_text(value) if isinstance(value, str) else value)
-    return (" WHERE " + " AND ".join(clauses) if clauses else "", params)

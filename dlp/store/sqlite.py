@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +29,11 @@ from dlp.config import Settings
 from dlp.errors import NotFound, StoreError
 from dlp.keys import load_or_create_key
 from dlp.model import ScanContext, ScanResult, new_id
-from dlp.store.base import (
-    INCIDENT_STATUSES,
-    Conflict,
-    Page,
-    PurgeReport,
-    ReleaseTicket,
-    Store,
-    StoreCounts,
-    context_parties,
-    iso_time,
-    monitor_matched,
-    release_abandoned,
-    release_claimable,
-)
+from dlp.store.base import Conflict, PurgeReport, context_parties
 from dlp.store.crypto import CHUNK_SIZE, decrypt_stream, encrypt_stream, new_data_key, unwrap_key, wrap_key
-from dlp.store.rows import incident_dict, quarantine_dict, result_record, token_info
-from dlp.store.tokens import Role, TokenInfo, hash_token, hashes_equal, new_token
+from dlp.store.rows import Row, result_record
+from dlp.store.sql import SqlStore
+from dlp.store.tokens import Role, TokenInfo, hash_token, new_token
 
 __all__ = ["DB_NAME", "SqliteStore", "master_key_path"]
 
@@ -124,15 +112,6 @@ _MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     ),
 )
 
-_QUARANTINE_COLUMNS = (
-    "id, created_at, channel, sender, recipients, client, item_name, size, action, scan_id, result, "
-    "status, claimed_by, released_at, release_outcome, release_attempts"
-)
-_INCIDENT_COLUMNS = (
-    "id, created_at, updated_at, updated_by, channel, sender, recipients, client, item_name, action, "
-    "monitor, scan_id, quarantine_id, result, status, notes"
-)
-
 
 def master_key_path(state_dir: Path) -> Path:
     """The quarantine master key file under the state folder."""
@@ -162,13 +141,13 @@ def _content_chunks(content: bytes | Path) -> Iterator[bytes]:
             yield block
 
 
-class SqliteStore(Store):
-    """The embedded default backend (see the module docstring)."""
+class SqliteStore(SqlStore):
+    """The embedded default backend (see the module docstring); the queries it shares
+    with PostgreSQL are `dlp.store.sql.SqlStore`'s."""
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__()
+        super().__init__(settings.retention.release_lease_seconds)
         self._settings = settings
-        self._lease = settings.retention.release_lease_seconds
         self._root = settings.state_dir
         self._content_dir = self._root / "quarantine"
         _private_dir(self._root)
@@ -227,6 +206,9 @@ class SqliteStore(Store):
             raise StoreError(f"store busy or not writable: {exc}") from exc
         try:
             yield conn
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"store write failed: {exc}") from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -237,11 +219,17 @@ class SqliteStore(Store):
                 conn.execute("ROLLBACK")
             raise StoreError(f"commit failed: {exc}") from exc
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._write()
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> Sequence[Row]:
         try:
             return self._conn().execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"store query failed: {exc}") from exc
+
+    def _duplicate(self, error: StoreError) -> bool:
+        return isinstance(error.__cause__, sqlite3.IntegrityError)
 
     def _content_path(self, item_id: str) -> Path:
         if not item_id.isalnum():
@@ -296,39 +284,9 @@ class SqliteStore(Store):
             raise StoreError(f"cannot record quarantine item: {exc}") from exc
         return item_id
 
-    def _quarantine_row(self, item_id: str) -> sqlite3.Row:
-        rows = self._query(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE id = ?", (item_id,))
-        if not rows:
-            raise NotFound(f"no quarantine item {item_id!r}")
-        return rows[0]
-
-    def get_quarantine(self, item_id: str) -> dict[str, Any]:
-        """See `Store.get_quarantine`."""
-        return quarantine_dict(self._quarantine_row(item_id))
-
-    def list_quarantine(
-        self,
-        *,
-        status: str | None = None,
-        channel: str | None = None,
-        action: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> Page:
-        """See `Store.list_quarantine`."""
-        where, params = _filters(status=status, channel=channel, action=action, since=since, until=until)
-        total = self._query(f"SELECT count(*) FROM quarantine{where}", params)[0][0]
-        rows = self._query(
-            f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine{where} ORDER BY id DESC LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        return Page([quarantine_dict(r) for r in rows], total, limit, offset)
-
     def read_quarantine(self, item_id: str) -> Iterator[bytes]:
         """See `Store.read_quarantine`."""
-        rows = self._query("SELECT wrapped_key FROM quarantine WHERE id = ?", (item_id,))
+        rows = self._rows("SELECT wrapped_key FROM quarantine WHERE id = ?", (item_id,))
         if not rows:
             raise NotFound(f"no quarantine item {item_id!r}")
         if rows[0]["wrapped_key"] is None:
@@ -359,227 +317,7 @@ class SqliteStore(Store):
             )
         self._content_path(item_id).unlink(missing_ok=True)
 
-    def claim_release(self, item_id: str, actor: str) -> ReleaseTicket:
-        """See `Store.claim_release`: read and claim under the write lock."""
-        now = time.time()
-        claim = new_id()
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT status, claimed_at, channel, sender, recipients, size FROM quarantine WHERE id = ?",
-                (item_id,),
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no quarantine item {item_id!r}")
-            if not release_claimable(row["status"], row["claimed_at"], now, self._lease):
-                raise Conflict(f"quarantine item {item_id} is {row['status']}")
-            conn.execute(
-                "UPDATE quarantine SET status = 'releasing', claimed_by = ?, claimed_at = ?, claim = ?"
-                " WHERE id = ?",
-                (actor, now, claim, item_id),
-            )
-        return ReleaseTicket(
-            id=item_id,
-            channel=row["channel"],
-            sender=row["sender"],
-            recipients=tuple(json.loads(row["recipients"])),
-            size=row["size"],
-            claimed_by=actor,
-            claim=claim,
-        )
-
-    def finish_release(self, ticket: ReleaseTicket, outcome: str, ok: bool) -> None:
-        """See `Store.finish_release`."""
-        with self._write() as conn:
-            updated = conn.execute(
-                "UPDATE quarantine SET status = ?, released_at = ?, release_outcome = ?,"
-                " release_attempts = release_attempts + 1, claim = NULL"
-                " WHERE id = ? AND status = 'releasing' AND claim = ?",
-                ("released" if ok else "held", time.time() if ok else None, outcome, ticket.id, ticket.claim),
-            ).rowcount
-            if updated != 1:
-                raise Conflict(f"quarantine item {ticket.id} is no longer being released under this claim")
-
-    # incidents
-
-    def record_incident(
-        self, result: ScanResult, context: ScanContext, quarantine_id: str | None = None
-    ) -> str:
-        """See `Store.record_incident`."""
-        incident_id = new_id()
-        now = time.time()
-        parties = context_parties(context)
-        record = result_record(result)
-        record["deadlines_hours"] = dict(result.verdict.deadlines)
-        with self._write() as conn:
-            conn.execute(
-                f"INSERT INTO incidents ({_INCIDENT_COLUMNS})"
-                " VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', '')",
-                (
-                    incident_id,
-                    now,
-                    now,
-                    parties["channel"],
-                    parties["sender"],
-                    json.dumps(parties["recipients"]),
-                    parties["client"],
-                    result.item_name,
-                    result.action.label,
-                    int(monitor_matched(result)),
-                    result.id,
-                    quarantine_id,
-                    json.dumps(record),
-                ),
-            )
-        self._notify(self.get_incident(incident_id))
-        return incident_id
-
-    def get_incident(self, incident_id: str) -> dict[str, Any]:
-        """See `Store.get_incident`."""
-        rows = self._query(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,))
-        if not rows:
-            raise NotFound(f"no incident {incident_id!r}")
-        return incident_dict(rows[0])
-
-    def list_incidents(
-        self,
-        *,
-        status: str | None = None,
-        channel: str | None = None,
-        action: str | None = None,
-        monitor: bool | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> Page:
-        """See `Store.list_incidents`."""
-        where, params = _filters(
-            status=status,
-            channel=channel,
-            action=action,
-            monitor=None if monitor is None else int(monitor),
-            since=since,
-            until=until,
-        )
-        total = self._query(f"SELECT count(*) FROM incidents{where}", params)[0][0]
-        rows = self._query(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents{where} ORDER BY id DESC LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        return Page([incident_dict(r) for r in rows], total, limit, offset)
-
-    def update_incident(
-        self, incident_id: str, actor: str, *, status: str | None = None, notes: str | None = None
-    ) -> dict[str, Any]:
-        """See `Store.update_incident`."""
-        if status is not None and status not in INCIDENT_STATUSES:
-            raise ValueError(f"status must be one of {', '.join(INCIDENT_STATUSES)}")
-        with self._write() as conn:
-            updated = conn.execute(
-                "UPDATE incidents SET status = coalesce(?, status), notes = coalesce(?, notes),"
-                " updated_at = ?, updated_by = ? WHERE id = ?",
-                (status, notes, time.time(), actor, incident_id),
-            ).rowcount
-            if updated != 1:
-                raise NotFound(f"no incident {incident_id!r}")
-        return self.get_incident(incident_id)
-
-    # audit
-
-    def append_audit(
-        self, actor: str, action: str, target: str | None = None, detail: Mapping[str, Any] | None = None
-    ) -> int:
-        """See `Store.append_audit`."""
-        with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                (time.time(), actor, action, target, json.dumps(dict(detail or {}))),
-            )
-        return int(cursor.lastrowid or 0)
-
-    def list_audit(
-        self,
-        *,
-        actor: str | None = None,
-        action: str | None = None,
-        target: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Page:
-        """See `Store.list_audit`."""
-        where, params = _filters(actor=actor, action=action, target=target)
-        total = self._query(f"SELECT count(*) FROM audit{where}", params)[0][0]
-        rows = self._query(
-            f"SELECT seq, at, actor, action, target, detail FROM audit{where} ORDER BY seq DESC"
-            " LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        items = [
-            {
-                "seq": r["seq"],
-                "at": iso_time(r["at"]),
-                "actor": r["actor"],
-                "action": r["action"],
-                "target": r["target"],
-                "detail": json.loads(r["detail"]),
-            }
-            for r in rows
-        ]
-        return Page(items, total, limit, offset)
-
     # tokens
-
-    def create_token(self, role: Role, name: str | None = None) -> tuple[str, TokenInfo]:
-        """See `Store.create_token`."""
-        token_id = new_id()
-        name = name or f"{role.label}-{token_id[-8:].lower()}"
-        secret = new_token()
-        now = time.time()
-        try:
-            with self._write() as conn:
-                conn.execute(
-                    "INSERT INTO tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (token_id, name, role.label, hash_token(secret), now),
-                )
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(f"a token named {name!r} already exists") from exc
-        return secret, TokenInfo(token_id, name, role, now)
-
-    def verify_token(self, token: str) -> TokenInfo | None:
-        """See `Store.verify_token`."""
-        presented = hash_token(token)
-        rows = self._query(
-            "SELECT id, name, role, hash, created_at, revoked_at FROM tokens"
-            " WHERE hash = ? AND revoked_at IS NULL",
-            (presented,),
-        )
-        if not rows or not hashes_equal(rows[0]["hash"], presented):
-            return None
-        return token_info(rows[0])
-
-    def list_tokens(self) -> list[TokenInfo]:
-        """See `Store.list_tokens`."""
-        rows = self._query("SELECT id, name, role, created_at, revoked_at FROM tokens ORDER BY id")
-        return [token_info(r) for r in rows]
-
-    def revoke_token(self, token_id: str) -> TokenInfo:
-        """See `Store.revoke_token`."""
-        with self._write() as conn:
-            updated = conn.execute(
-                "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? OR name = ?",
-                (time.time(), token_id, token_id),
-            ).rowcount
-            if updated != 1:
-                raise NotFound(f"no token {token_id!r}")
-        rows = self._query(
-            "SELECT id, name, role, created_at, revoked_at FROM tokens WHERE id = ? OR name = ?",
-            (token_id, token_id),
-        )
-        return token_info(rows[0])
-
-    def has_tokens(self) -> bool:
-        """See `Store.has_tokens`."""
-        return bool(self._query("SELECT 1 FROM tokens WHERE revoked_at IS NULL LIMIT 1"))
 
     def create_first_token(self, role: Role, name: str) -> tuple[str, TokenInfo] | None:
         """See `Store.create_first_token`: check and insert in one BEGIN IMMEDIATE transaction."""
@@ -612,26 +350,17 @@ class SqliteStore(Store):
             conn.executemany("DELETE FROM quarantine WHERE id = ?", [(i,) for i in expired])
             deleted = conn.execute("DELETE FROM incidents WHERE created_at < ?", (incident_cutoff,))
             incidents = deleted.rowcount
-            stale = conn.execute(
-                "SELECT id, claimed_by, claimed_at FROM quarantine"
-                " WHERE status = 'releasing' AND claimed_at < ?",
-                (now - self._lease,),
-            ).fetchall()
-            conn.executemany(
-                "UPDATE quarantine SET status = 'held', claim = NULL, release_outcome = ?,"
-                " release_attempts = release_attempts + 1 WHERE id = ?",
-                [(release_abandoned(r["claimed_by"], r["claimed_at"], self._lease), r["id"]) for r in stale],
-            )
+            stale = self._end_abandoned_claims(conn, now)
         for item_id in expired:
             self._content_path(item_id).unlink(missing_ok=True)
         orphans = self._purge_orphans(now)
         if expired or incidents:
             with contextlib.suppress(sqlite3.Error):
                 self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return PurgeReport(len(expired), incidents, orphans, len(stale))
+        return PurgeReport(len(expired), incidents, orphans, stale)
 
     def _purge_orphans(self, now: float) -> int:
-        known = {r["id"] for r in self._query("SELECT id FROM quarantine WHERE wrapped_key IS NOT NULL")}
+        known = {r["id"] for r in self._rows("SELECT id FROM quarantine WHERE wrapped_key IS NOT NULL")}
         removed = 0
         for path in self._content_dir.iterdir():
             if path.stem in known:
@@ -641,14 +370,6 @@ class SqliteStore(Store):
                     path.unlink()
                     removed += 1
         return removed
-
-    def counts(self) -> StoreCounts:
-        """See `Store.counts`."""
-        held = self._query(
-            "SELECT count(*), coalesce(sum(size), 0) FROM quarantine WHERE status != 'deleted'"
-        )
-        open_incidents = self._query("SELECT count(*) FROM incidents WHERE status = 'open'")
-        return StoreCounts(held[0][0], held[0][1], open_incidents[0][0])
 
     def check_writable(self) -> None:
         """See `Store.check_writable`."""
@@ -667,19 +388,3 @@ class SqliteStore(Store):
         for conn in connections:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
-
-
-def _filters(**conditions: Any) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in conditions.items():
-        if value is None:
-            continue
-        if column == "since":
-            clauses.append("created_at >= ?")
-        elif column == "until":
-            clauses.append("created_at < ?")
-        else:
-            clauses.append(f"{column} = ?")
-        params.append(value)
-    return (" WHERE " + " AND ".join(clauses) if clauses else "", params)
