@@ -13,6 +13,7 @@ record), touched lazily, and lookups are one vectorised binary search per part.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import tempfile
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from dlp.edm.normalise import KINDS, infer_kind, keyed_hash, normalise
+from dlp.edm.normalise import KINDS, infer_kind, keyed_hash, keyed_hasher, normalise
 from dlp.errors import DlpError
 
 __all__ = ["EdmColumn", "EdmIndex", "IndexStats", "build_index", "index_path", "parse_columns"]
@@ -35,6 +36,8 @@ MAGIC = b"DLPEDM1\n"
 SUFFIX = ".edm"
 MAX_RECORDS = 2**32 - 1
 _DIGIT_KINDS = frozenset({"phone", "number"})
+_BATCH = 1 << 16
+"""Rows normalised and hashed per column at a time; sorted values written per chunk."""
 MAX_FANOUT = 64
 """A value shared by more records than this (a switchboard number, a generic mailbox)
 identifies nobody: lookups skip it."""
@@ -95,7 +98,7 @@ def build_index(
     """Index the chosen columns of a CSV/TSV export; write only keyed hashes, atomically."""
     started = time.monotonic()
     target = index_path(folder, name)
-    hashes: array[int] = array("Q")
+    hashes = bytearray()
     records: array[int] = array("I")
     column_ids: array[int] = array("B")
     digit_widths: dict[str, tuple[int, int]] = {}
@@ -105,38 +108,42 @@ def build_index(
         if header is None:
             raise EdmError(f"{source}: empty file, no header row")
         chosen = _resolve_columns(header, columns, source)
+        hashers = [keyed_hasher(secret, column.kind) for _, column in chosen]
         record = 0
-        for row in rows:
-            if not row:
-                continue
-            if record >= MAX_RECORDS:
+        while chunk := list(itertools.islice(rows, _BATCH)):
+            batch = [row for row in chunk if row]
+            if record + len(batch) > MAX_RECORDS:
                 raise EdmError(f"{source}: more than {MAX_RECORDS} records")
             for column_id, (position, column) in enumerate(chosen):
-                if position >= len(row):
-                    continue
-                value = normalise(column.kind, row[position], region)
-                if value is None:
-                    continue
-                hashes.append(keyed_hash(secret, column.kind, value))
-                if column.kind in _DIGIT_KINDS:
-                    width = len(value) - value.startswith("+")
-                    low, high = digit_widths.get(column.kind, (width, width))
-                    digit_widths[column.kind] = (min(low, width), max(high, width))
-                records.append(record)
-                column_ids.append(column_id)
-            record += 1
+                kind = column.kind
+                cells = (row[position] if position < len(row) else "" for row in batch)
+                values = [normalise(kind, cell, region) for cell in cells]
+                kept = [(record + i, value) for i, value in enumerate(values) if value is not None]
+                digest = hashers[column_id]
+                hashes += b"".join([digest(value) for _, value in kept])
+                records.extend([i for i, _ in kept])
+                column_ids.frombytes(bytes([column_id]) * len(kept))
+                if kind in _DIGIT_KINDS and kept:
+                    _widen(digit_widths, kind, [len(value) - value.startswith("+") for _, value in kept])
+            record += len(batch)
     meta = {
         "name": name,
         "columns": [{"name": c.name, "kind": c.kind} for _, c in chosen],
         "records": record,
-        "values": len(hashes),
+        "values": len(hashes) // 8,
         "region": region,
         "digit_widths": digit_widths,
         "key_id": keyed_hash(secret, "text", "dlp-edm-key-id"),
         "created": time.time(),
     }
     _write(target, meta, hashes, records, column_ids)
-    return IndexStats(record, len(hashes), time.monotonic() - started, target)
+    return IndexStats(record, len(hashes) // 8, time.monotonic() - started, target)
+
+
+def _widen(widths: dict[str, tuple[int, int]], kind: str, lengths: list[int]) -> None:
+    """Extend a kind's (fewest, most) digits by a batch's normalised lengths."""
+    low, high = widths.get(kind, (min(lengths), max(lengths)))
+    widths[kind] = (min(low, *lengths), max(high, *lengths))
 
 
 def _dialect(source: Path, handle: Any) -> type[csv.Dialect]:
@@ -163,10 +170,10 @@ def _resolve_columns(
 
 
 def _write(
-    target: Path, meta: dict[str, Any], hashes: array[int], records: array[int], cols: array[int]
+    target: Path, meta: dict[str, Any], hashes: bytearray, records: array[int], cols: array[int]
 ) -> None:
     keys = np.frombuffer(hashes, dtype="<u8")
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
     meta_bytes = json.dumps(meta).encode("utf-8")
     head = MAGIC + len(meta_bytes).to_bytes(8, "little") + meta_bytes
     head += b"\x00" * (-len(head) % 8)
@@ -175,9 +182,9 @@ def _write(
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(head)
-            handle.write(keys[order].tobytes())
-            handle.write(np.frombuffer(records, dtype="<u4")[order].tobytes())
-            handle.write(np.frombuffer(cols, dtype="u1")[order].tobytes())
+            for array_ in (keys, np.frombuffer(records, dtype="<u4"), np.frombuffer(cols, dtype="u1")):
+                for begin in range(0, len(order), _BATCH):
+                    handle.write(array_[order[begin : begin + _BATCH]].tobytes())
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, 0o600)

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
 
 import phonenumbers
 
@@ -21,6 +22,7 @@ __all__ = [
     "STRONG_KINDS",
     "infer_kind",
     "keyed_hash",
+    "keyed_hasher",
     "normalise",
     "phone_digit_counts",
     "phone_from_digits",
@@ -30,8 +32,9 @@ KINDS = ("email", "phone", "number", "name", "text")
 STRONG_KINDS = frozenset({"email", "phone", "number"})
 
 _NON_DIGITS = re.compile(r"\D+")
-_SPACES = re.compile(r"\s+")
-_NAME_PUNCT = re.compile(r"[.,;:\"()]+")
+# Runs of white space and name punctuation fold to one space ("Doe,  Jane." -> "doe jane").
+_FOLD = re.compile(r"[\s.,;:\"()]+")
+_ASCII_NON_DIGITS = bytes(b for b in range(128) if not 48 <= b <= 57)
 
 _KIND_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("email", ("email", "e-mail", "mail")),
@@ -60,10 +63,20 @@ def normalise(kind: str, value: str, region: str = "US") -> str | None:
     if kind == "phone":
         return _phone(value, region)
     if kind == "number":
-        digits = _NON_DIGITS.sub("", value)
+        digits = _only_digits(value)
         return digits if len(digits) >= 4 else None
-    folded = _SPACES.sub(" ", _NAME_PUNCT.sub(" ", unicodedata.normalize("NFKC", value).casefold())).strip()
+    if value.isascii():
+        folded = _FOLD.sub(" ", value.lower()).strip()
+    else:
+        folded = _FOLD.sub(" ", unicodedata.normalize("NFKC", value).casefold()).strip()
     return folded if len(folded) >= 2 else None
+
+
+def _only_digits(value: str) -> str:
+    """The digits of a value (ASCII text: bytes.translate, several times faster than a regex)."""
+    if value.isascii():
+        return value.encode("ascii").translate(None, _ASCII_NON_DIGITS).decode("ascii")
+    return _NON_DIGITS.sub("", value)
 
 
 def _email(value: str) -> str | None:
@@ -75,7 +88,7 @@ def _email(value: str) -> str | None:
 
 
 def _phone(value: str, region: str) -> str | None:
-    return phone_from_digits(_NON_DIGITS.sub("", value), value.startswith("+"), region)
+    return phone_from_digits(_only_digits(value), value.startswith("+"), region)
 
 
 def phone_from_digits(digits: str, plus: bool, region: str = "US") -> str | None:
@@ -117,13 +130,22 @@ def phone_digit_counts(region: str, low: int, high: int) -> tuple[frozenset[int]
 def keyed_hash(secret: bytes, kind: str, normalised: str) -> int:
     """The 64-bit keyed hash of a normalised value; the kind is part of the input, so a
     phone and a number with the same digits never collide."""
-    state = _keyed(secret).copy()
-    state.update(kind.encode("ascii") + b"\x00" + normalised.encode("utf-8"))
-    return int.from_bytes(state.digest(), "little")
+    return int.from_bytes(keyed_hasher(secret, kind)(normalised), "little")
 
 
-@functools.lru_cache(maxsize=8)
-def _keyed(secret: bytes) -> hashlib.blake2b:
-    """The hash state after the key block: copying it costs less than keying a new one
-    (the key is a whole block of compression), 40% of a hash at 30 million values."""
-    return hashlib.blake2b(key=secret, digest_size=8)
+@functools.lru_cache(maxsize=32)
+def keyed_hasher(secret: bytes, kind: str) -> Callable[[str], bytes]:
+    """`keyed_hash` of one kind as a function of the value giving the 8 digest bytes (the
+    hash, little-endian), for hashing millions: the state after the key block and the kind
+    is made once and copied per value, which costs less than keying a new one (the key is
+    a whole block of compression): 40% of a hash at 30 million values."""
+    keyed = hashlib.blake2b(key=secret, digest_size=8)
+    keyed.update(kind.encode("ascii") + b"\x00")
+    copy = keyed.copy
+
+    def digest(normalised: str) -> bytes:
+        state = copy()
+        state.update(normalised.encode("utf-8"))
+        return state.digest()
+
+    return digest
