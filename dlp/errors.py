@@ -11,6 +11,7 @@ DlpError
 └── DeliveryError        the next hop did not accept a message
     ├── TemporaryDeliveryError   4xx, timeout, connection refused: retry later
     └── PermanentDeliveryError   5xx from the next hop
+        └── SmtpUtf8Unsupported  the message needs SMTPUTF8, the next hop lacks it
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "PermanentDeliveryError",
     "PolicyError",
     "ScanTimeout",
+    "SmtpUtf8Unsupported",
     "StoreError",
     "TemporaryDeliveryError",
 ]
@@ -90,3 +92,8 @@ class TemporaryDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """The next hop answered 5xx."""
+
+
+class SmtpUtf8Unsupported(PermanentDeliveryError):
+    """The message needs SMTPUTF8 and the next hop does not announce it: RFC 6531 forbids
+    a silent downgrade, the answer is 5.6.7."""

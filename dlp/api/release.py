@@ -7,7 +7,8 @@ deliver. The bytes go out through the relay's header rewrite: inbound `X-DLP-*` 
 `X-DLP-Verdict: released` is added, so a next hop can trust our fields. The claim in
 the store makes a second release of the same item impossible, even from two reviewers
 at once; a failed delivery returns the item to `held` with the outcome recorded, so it
-can be tried again.
+can be tried again. Mail that needs SMTPUTF8 (a UTF-8 address or header) is sent with
+it; a next hop without it gives the permanent outcome `554 5.6.7` (RFC 6531).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from dlp.config import Settings
 from dlp.errors import DeliveryError, PermanentDeliveryError
 from dlp.smtp.headers import rewrite_headers
-from dlp.smtp.nexthop import deliver, next_hop_from_settings
+from dlp.smtp.nexthop import deliver, needs_smtputf8, next_hop_from_settings
 from dlp.store import Store
 
 __all__ = ["RELEASED_VERDICT", "ReleaseOutcome", "release_item"]
@@ -43,12 +44,14 @@ async def release_item(store: Store, settings: Settings, item_id: str, actor: st
             added = [("X-DLP-Verdict", RELEASED_VERDICT)] if settings.smtp.add_headers else []
             data = rewrite_headers(stored, added)
             hop = next_hop_from_settings(settings)
+            utf8 = needs_smtputf8(ticket.sender or "", ticket.recipients, data)
             await deliver(
                 hop,
                 ticket.sender or "",
                 ticket.recipients,
                 data,
                 timeout=settings.smtp.next_hop_timeout_seconds,
+                mail_options=["SMTPUTF8"] if utf8 else [],
             )
             result = ReleaseOutcome(True, f"delivered to {hop} for {len(ticket.recipients)} recipient(s)")
         else:

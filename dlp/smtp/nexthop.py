@@ -15,7 +15,8 @@ when every recipient got a 5xx. See `deploy/postfix/README.md`.
 ESMTP parameters of the original transaction pass through verbatim where the next hop
 announces the extension (BODY needs 8BITMIME; RET, ENVID, NOTIFY, ORCPT need DSN; AUTH=
 needs AUTH); SIZE is recomputed from the bytes actually sent; SMTPUTF8 mail to a next hop
-without SMTPUTF8 fails permanently (RFC 6531 forbids downgrading it silently).
+without SMTPUTF8 fails permanently with `SmtpUtf8Unsupported` (RFC 6531 forbids
+downgrading it silently; the answer is 554 5.6.7).
 
 Connections are reused, as Postfix's SMTP client does: after a successful transaction
 the connection waits (per event loop, up to 10 s and 100 messages) for the next message
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import ssl
 import time
@@ -40,7 +42,7 @@ from urllib.parse import urlsplit
 import aiosmtplib
 
 from dlp.config import Settings
-from dlp.errors import ConfigError, PermanentDeliveryError, TemporaryDeliveryError
+from dlp.errors import ConfigError, PermanentDeliveryError, SmtpUtf8Unsupported, TemporaryDeliveryError
 from dlp.model import new_id
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "TlsMode",
     "close_idle_connections",
     "deliver",
+    "needs_smtputf8",
     "next_hop_from_settings",
     "parse_next_hop",
 ]
@@ -335,7 +338,7 @@ def _address(keyword: str, address: str) -> bytes:
 def _mail_params(client: aiosmtplib.SMTP, options: Sequence[str], size: int) -> list[bytes]:
     params = [o for o in options if o.partition("=")[0].upper() != "SIZE"]
     if any(o.upper() == "SMTPUTF8" for o in params) and not client.supports_extension("smtputf8"):
-        raise PermanentDeliveryError("next hop does not support SMTPUTF8", code=553)
+        raise SmtpUtf8Unsupported("554 5.6.7 next hop does not support SMTPUTF8", code=554)
     out = _filter(client, params, _MAIL_PARAM_EXTENSION)
     if client.supports_extension("size"):
         out.insert(0, f"SIZE={size}".encode("ascii"))
@@ -353,6 +356,17 @@ def _filter(client: aiosmtplib.SMTP, options: Sequence[str], needs: dict[str, st
     return out
 
 
+def needs_smtputf8(sender: str, recipients: Sequence[str], data: bytes) -> bool:
+    """Whether a message can only travel with SMTPUTF8 (RFC 6531): a non-ASCII envelope
+    address or a non-ASCII byte in its header section (RFC 6532 UTF-8 headers). Used
+    where the original MAIL parameters are not at hand (quarantine release)."""
+    if not (sender.isascii() and all(r.isascii() for r in recipients)):
+        return True
+    end = _HEADER_END.search(data)
+    return not data[: end.start() if end else len(data)].isascii()
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 _hostname: str | None = None
 
 

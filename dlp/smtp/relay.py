@@ -29,7 +29,13 @@ from aiosmtpd.smtp import Envelope, Session
 
 from dlp import metrics
 from dlp.config import Settings, parse_listen
-from dlp.errors import ConfigError, PermanentDeliveryError, ScanTimeout, TemporaryDeliveryError
+from dlp.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    ScanTimeout,
+    SmtpUtf8Unsupported,
+    TemporaryDeliveryError,
+)
 from dlp.model import Action, Item, ScanContext, ScanResult
 from dlp.smtp import replies
 from dlp.smtp.headers import rewrite_headers
@@ -263,6 +269,8 @@ class Relay:
         except PermanentDeliveryError as exc:
             metrics.NEXT_HOP_FAILURES.labels("permanent").inc()
             log.warning("%s: next hop rejected: %s", label, exc)
+            if isinstance(exc, SmtpUtf8Unsupported):
+                return replies.SMTPUTF8_UNSUPPORTED
             return replies.NEXT_HOP_REJECTED
         return replies.DELIVERED
 

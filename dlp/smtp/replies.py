@@ -17,6 +17,7 @@ __all__ = [
     "QUARANTINED",
     "SCAN_FAILED",
     "SHUTTING_DOWN",
+    "SMTPUTF8_UNSUPPORTED",
     "TOO_BIG",
     "XFORWARD_OK",
     "XFORWARD_SYNTAX",
@@ -29,6 +30,9 @@ QUARANTINED = "250 2.0.0 Ok: held for review"
 BLOCKED = "550 5.7.1 {message} (incident {incident})"
 NEXT_HOP_UNAVAILABLE = "451 4.4.1 Next hop unavailable, try again later"
 NEXT_HOP_REJECTED = "554 5.0.0 Next hop rejected the message"
+SMTPUTF8_UNSUPPORTED = "554 5.6.7 SMTPUTF8 not supported by the next hop"
+"""RFC 6531 3.7.5: mail that needs SMTPUTF8 is refused (at the end of DATA: 554 5.6.7),
+never downgraded, when the next hop does not announce the extension."""
 SCAN_FAILED = "451 4.3.0 Message could not be scanned, try again later"
 INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
 TOO_BIG = "552 5.3.4 Message size exceeds fixed limit"
