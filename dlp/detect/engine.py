@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ _SEPARATORS = str.maketrans("", "", " -./()")
 # the keys); a large dictionary gets the library's default, a compact NFA.
 _DFA_KEYS = 20_000
 _LEVELS = {int(level): level for level in Confidence}
+# Scored matches in text order (start, then detector): attrgetter is a C call, a lambda is not.
+_TEXT_ORDER = operator.attrgetter("hit.start", "hit.det.index")
 
 Search = Callable[[str, int, int], Any]
 
@@ -607,17 +610,20 @@ class Engine:
     def _judge(self, scan: _Scan, hit: _Hit) -> _Scored | None:
         """Context, validator, filters, negative keywords and exclusions -> confidence.
 
-        Context is looked up first: it is a binary search, and a match that needs context
-        and has none is dropped before its validator (which may be costly) runs.
+        A match that needs context has it looked up first (a binary search) and is dropped
+        without it before its validator (which may be costly) runs; any other match is
+        validated first, so a value the validator rejects costs no context lookup.
         """
         det = hit.det
         d = det.d
         value = hit.value
-        context = self._context(scan, det, hit)
-        if context is None and hit.pattern.requires_context:
+        pattern = hit.pattern
+        needs_context = pattern.requires_context
+        context = self._context(scan, det, hit) if needs_context else None
+        if needs_context and context is None:
             return None
-        level = int(hit.pattern.confidence)
-        notes = [f"pattern {hit.pattern.id}"]
+        level = int(pattern.confidence)
+        notes = [f"pattern {pattern.id}"]
         if det.validator is not None:
             verdict = det.validator(value)
             if verdict is False:
@@ -628,6 +634,8 @@ class Engine:
         for check in det.filters:
             if check(value) is False:
                 return None
+        if not needs_context:
+            context = self._context(scan, det, hit)
         if context is not None:
             level += d.raise_context
             notes.append(f"context {context}")
@@ -678,7 +686,7 @@ class Engine:
                     for o in taken
                 ):
                     taken.append(item)
-            kept.extend(sorted(taken, key=lambda s: (s.hit.start, s.hit.det.index)))
+            kept.extend(sorted(taken, key=_TEXT_ORDER))
         return kept
 
     def _findings(self, part: Part, kept: list[_Scored]) -> list[Finding]:
@@ -738,7 +746,7 @@ def _clusters(scored: list[_Scored]) -> list[list[_Scored]]:
     """Matches grouped into runs of overlapping spans, in text order."""
     out: list[list[_Scored]] = []
     end = -1
-    for item in sorted(scored, key=lambda s: (s.hit.start, s.hit.det.index)):
+    for item in sorted(scored, key=_TEXT_ORDER):
         if item.hit.start < end:
             out[-1].append(item)
             end = max(end, item.hit.end)

@@ -38,6 +38,13 @@ _STAR_TABLE = str.maketrans({c: "*" for c in string.ascii_letters + string.digit
 def _mask_between(value: str, keep_head: bool) -> str:
     """Mask every ASCII letter or digit except the last four (and the first four when
     `keep_head`); everything when too few would stay hidden."""
+    if value.isascii() and value.isalnum():
+        size = len(value)
+        if size <= (10 if keep_head else 6):
+            return _STAR * size
+        if keep_head:
+            return value[:4] + _STAR * (size - 8) + value[-4:]
+        return _STAR * (size - 4) + value[-4:]
     total = len(value) - len(value.translate(_DROP_ALNUM))
     if total <= (10 if keep_head else 6):
         return value.translate(_STAR_TABLE)
