@@ -14,6 +14,7 @@ import email.errors
 import email.header
 import email.policy
 import email.utils
+import re
 from collections.abc import Iterator
 from email.message import Message
 
@@ -28,6 +29,10 @@ __all__ = ["FILE_NAME_LABEL", "HEADERS_PART", "decode_header", "read_email"]
 _MIME = "message/rfc822"
 _NAME_HEADERS = ("From", "To", "Cc", "Reply-To", "Sender")
 _TEXT_HEADERS = ("Subject", "Comments", "Keywords")
+_SIMPLE_ADDRESS = re.compile(
+    r"[ \t]*(?:([A-Za-z0-9\u00c0-\u024f][A-Za-z0-9\u00c0-\u024f' -]*?)[ \t]*<[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+>"
+    r"|[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+)[ \t]*"
+)
 HEADERS_PART = "headers"
 """The last segment of the location of a message's header text (`message/headers`)."""
 FILE_NAME_LABEL = "File-Name"
@@ -88,14 +93,14 @@ def read_email(node: Node, ctx: Context) -> Iterator[Part]:
 
 def _message(node: Node, ctx: Context, message: Message, base: str, depth: int) -> Iterator[Part]:
     leaves = _leaves(ctx, message)
-    names = "".join(f"{FILE_NAME_LABEL}: {name}\n" for _, name in leaves if name)
+    names = "".join(f"{FILE_NAME_LABEL}: {name}\n" for _, name, _ in leaves if name)
     yield node.part(_headers_text(message) + names, location=f"{base}/{HEADERS_PART}", mime="text/plain")
     counters = {"body": 0, "attachment": 0}
-    for part, filename in leaves:
+    for part, filename, content_type in leaves:
         ctx.check_time()
         ctx.count_file()
         payload = part.get_payload()
-        if part.get_content_maintype() == "message" and isinstance(payload, list):
+        if content_type.startswith("message/") and isinstance(payload, list):
             counters["attachment"] += 1
             location = f"{base}/attachment[{counters['attachment']}]:{_segment(filename or 'message.eml')}"
             nested = [p for p in payload if isinstance(p, Message)]
@@ -105,22 +110,24 @@ def _message(node: Node, ctx: Context, message: Message, base: str, depth: int) 
             elif nested:
                 yield from _message(node, ctx, nested[0], location, depth + 1)
             continue
-        yield from _leaf(node, ctx, part, filename, base, depth, counters)
+        yield from _leaf(node, ctx, part, (filename, content_type), base, depth, counters)
 
 
-def _leaves(ctx: Context, message: Message) -> list[tuple[Message, str | None]]:
+def _leaves(ctx: Context, message: Message) -> list[tuple[Message, str | None, str]]:
     """The message's non-multipart parts in order, with their decoded file names (read
-    before the parts themselves, so the names go into the `headers` part)."""
-    leaves: list[tuple[Message, str | None]] = []
+    before the parts themselves, so the names go into the `headers` part) and content
+    types (each read once: every read parses the header again)."""
+    leaves: list[tuple[Message, str | None, str]] = []
     stack: list[Message] = [message]
     while stack:
         ctx.check_time()
         part = stack.pop()
         payload = part.get_payload()
-        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+        content_type = part.get_content_type()
+        if content_type.startswith("multipart/") and isinstance(payload, list):
             stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
         else:
-            leaves.append((part, _filename(part)))
+            leaves.append((part, _filename(part), content_type))
     return leaves
 
 
@@ -128,14 +135,14 @@ def _leaf(
     node: Node,
     ctx: Context,
     part: Message,
-    filename: str | None,
+    named: tuple[str | None, str],
     base: str,
     depth: int,
     counters: dict[str, int],
 ) -> Iterator[Part]:
+    filename, content_type = named
     disposition = part.get_content_disposition()
-    content_type = part.get_content_type()
-    inline_text = part.get_content_maintype() in ("text", "multipart") and disposition != "attachment"
+    inline_text = content_type.partition("/")[0] in ("text", "multipart") and disposition != "attachment"
     inline_text = inline_text and not filename
     flags: tuple[str, ...] = ()
     try:
@@ -242,11 +249,7 @@ def _headers_text(message: Message) -> str:
         for value in message.get_all(key, []):
             lines.append(f"{key}: {_unfold(decode_header(value))}\n")
     for key in _NAME_HEADERS:
-        values = [decode_header(v) for v in message.get_all(key, [])]
-        try:
-            names = [name for name, _ in email.utils.getaddresses(values) if name]
-        except Exception:
-            names = []
+        names = _display_names([decode_header(v) for v in message.get_all(key, [])])
         if names:
             lines.append(f"{key}: {', '.join(names)}\n")
     for key, value in message.items():
@@ -257,6 +260,26 @@ def _headers_text(message: Message) -> str:
         if text:
             lines.append(f"{key}: {text}\n")
     return "".join(lines)
+
+
+def _display_names(values: list[str]) -> list[str]:
+    """The display names in address fields. A field holding one plain address, with or
+    without a simple name (`Ann Lee <ann@example.com>`, most mail), is read with one
+    regular expression; anything else with `email.utils.getaddresses`, which gives the
+    same names for those (checked in the tests) at ten times the cost."""
+    names = []
+    for value in values:
+        simple = _SIMPLE_ADDRESS.fullmatch(value)
+        if simple is None:
+            break
+        if simple.group(1):
+            names.append(" ".join(simple.group(1).split()))
+    else:
+        return names
+    try:
+        return [name for name, _ in email.utils.getaddresses(values) if name]
+    except Exception:
+        return []
 
 
 def _unfold(value: str) -> str:

@@ -3,9 +3,14 @@ and unfolded), display names, attachment file names; never routing data or addre
 
 from __future__ import annotations
 
+import email.utils
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dlp.extract import extract
+from dlp.extract.mail import _display_names
 from dlp.model import Item, Limits
 
 SSN = "123-45-6789"
@@ -79,3 +84,25 @@ def test_attachment_file_names_are_in_the_headers_part() -> None:
         "message/attachment[3]:fwd.eml/headers",
         "message/attachment[3]:fwd.eml/attachment[1]:ssn 123-45-6789.txt",
     ]
+
+
+NAME_CHARS = st.sampled_from(list("AZaz09 '-.\t\u00e9\u00fc\u00c0\u0142\"(),;:<>@[]\\_+"))
+ADDRESS = st.from_regex(r"[a-z0-9._+-]{1,8}@[a-z0-9.-]{1,8}", fullmatch=True)
+
+
+@st.composite
+def address_fields(draw: st.DrawFn) -> list[str]:
+    fields = []
+    for _ in range(draw(st.integers(1, 3))):
+        name = draw(st.text(NAME_CHARS, max_size=12))
+        address = draw(ADDRESS)
+        form = draw(st.sampled_from(["{a}", "{n} <{a}>", " {n}<{a}> ", "{n} <{a}>, {a}"]))
+        fields.append(form.format(n=name, a=address))
+    return fields
+
+
+@settings(max_examples=300, deadline=None)
+@given(address_fields())
+def test_display_names_agree_with_getaddresses(values: list[str]) -> None:
+    expected = [name for name, _ in email.utils.getaddresses(values) if name]
+    assert _display_names(values) == expected
