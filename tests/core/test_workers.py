@@ -14,7 +14,7 @@ import pytest
 from dlp.config import Settings
 from dlp.errors import ScanTimeout
 from dlp.model import Item, ScanContext
-from dlp.workers import SLOTS, ScanPool
+from dlp.workers import SLOTS, WORKER_NICENESS, ScanPool
 
 CONTEXT = ScanContext(channel="api", sender="alice@corp.example", recipients=("bob@partner.example",))
 CARDS = ("4539 1488 0343 6467", "5425 2334 3010 9903", "4916 3385 0608 2832")
@@ -56,6 +56,13 @@ def test_concurrent_scans_each_get_their_own_result(pool: ScanPool) -> None:
 
 def test_one_pool_serves_several_event_loops(pool: ScanPool) -> None:
     assert [asyncio.run(_scan_all(pool)) for _ in range(2)] == [EXPECTED, EXPECTED]
+
+
+def test_workers_run_below_the_event_loop_priority(pool: ScanPool) -> None:
+    asyncio.run(pool.scan(Item.from_text("hello"), CONTEXT))
+    pids = {w.process.process.pid for w in pool._idle}
+    parent = os.getpriority(os.PRIO_PROCESS, 0)
+    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {min(parent + WORKER_NICENESS, 19)}
 
 
 def test_killed_worker_is_a_scan_timeout_and_is_replaced(pool: ScanPool) -> None:
