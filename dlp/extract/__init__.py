@@ -15,8 +15,10 @@ Locations
   `customers.zip/2024/export.csv`. A single compressed stream (gzip, bzip2, xz) appends
   its name without the compression suffix (`data.csv.gz/data.csv`); a compressed TAR
   lists its members directly under the compressed file (`backup.tar.gz/etc/x.txt`).
-- An email item is `message`; its parts are `message/headers` (Subject and the display
-  names of From, To, Cc, Reply-To), `message/body[N]` (inline text and HTML bodies,
+- An email item is `message`; its parts are `message/headers` (Subject, the display
+  names of From, To, Cc, Reply-To, Sender, every other field that is not routing or
+  transport data, such as `X-Notes`, RFC 2047 decoded, and one `File-Name: NAME` line
+  per attachment), `message/body[N]` (inline text and HTML bodies,
   numbered from 1) and `message/attachment[N]:NAME` (everything else, numbered from 1;
   NAME is the decoded file name, or `unnamed`). A message nested in another (attached
   `message/rfc822`, or an .eml inside an archive) puts its parts under its own
