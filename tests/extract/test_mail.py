@@ -35,7 +35,8 @@ def test_message_parts_and_locations() -> None:
         ("message/attachment[1]:customers.zip/export.csv", "text/csv", ()),
     ]
     found = texts(parts)
-    assert found["message/headers"] == "Subject: Quarterly export\nFrom: Bob Smith\nFile-Name: customers.zip\n"
+    headers = "Subject: Quarterly export\nFrom: Bob Smith\nFile-Name: customers.zip\n"
+    assert found["message/headers"] == headers
     assert found["message/body[1]"] == f"Card {CARD}\n"
     assert found["message/body[2]"] == f"\nCard {CARD}\n\n\n"
     assert found["message/attachment[1]:customers.zip/export.csv"] == f"name,card\nBob,{CARD}\n"
