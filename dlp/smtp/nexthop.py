@@ -358,12 +358,20 @@ def _filter(client: aiosmtplib.SMTP, options: Sequence[str], needs: dict[str, st
 
 def needs_smtputf8(sender: str, recipients: Sequence[str], data: bytes) -> bool:
     """Whether a message can only travel with SMTPUTF8 (RFC 6531): a non-ASCII envelope
-    address or a non-ASCII byte in its header section (RFC 6532 UTF-8 headers). Used
-    where the original MAIL parameters are not at hand (quarantine release)."""
+    address, or UTF-8 in its header section (RFC 6532 headers; legacy 8-bit bytes that
+    are not UTF-8 gain nothing from it). Used where the original MAIL parameters are not
+    at hand (quarantine release)."""
     if not (sender.isascii() and all(r.isascii() for r in recipients)):
         return True
     end = _HEADER_END.search(data)
-    return not data[: end.start() if end else len(data)].isascii()
+    header = data[: end.start() if end else len(data)]
+    if header.isascii():
+        return False
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")

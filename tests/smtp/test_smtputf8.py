@@ -70,6 +70,7 @@ async def test_release_of_smtputf8_mail(
         ("a@x.org", ["b@y.org", "\u00fc@y.org"], b"Subject: plain\r\n\r\nbody\r\n", True),
         ("a@x.org", ["b@y.org"], b"Subject: caf\xc3\xa9\r\n\r\nbody\r\n", True),
         ("a@x.org", ["b@y.org"], b"Subject: caf\xc3\xa9", True),
+        ("a@x.org", ["b@y.org"], b"Subject: caf\xe9 (latin-1)\r\n\r\nbody\r\n", False),
         ("a@x.org", ["b@y.org"], b"Subject: plain\n\ncaf\xc3\xa9\n", False),
     ],
 )
