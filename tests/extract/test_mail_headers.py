@@ -101,7 +101,7 @@ def address_fields(draw: st.DrawFn) -> list[str]:
     return fields
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(address_fields())
 def test_display_names_agree_with_getaddresses(values: list[str]) -> None:
     expected = [name for name, _ in email.utils.getaddresses(values) if name]
