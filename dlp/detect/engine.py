@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import ahocorasick_rs
+import numpy as np
 
 from dlp.detect.anchors import digit_runs, find_all, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
@@ -309,14 +310,22 @@ def _is_word(text: str, pos: int, size: int) -> bool:
     return True
 
 
-def _find(automaton: ahocorasick_rs.AhoCorasick, low: str) -> list[tuple[int, int, int]]:
-    """Every (pattern index, start, end) in the lower-cased text, overlaps included. Lone
-    surrogates (text decoded with `surrogateescape`) cannot cross into Rust: each becomes
-    '?' for the search, which keeps every offset."""
-    try:
-        return automaton.find_matches_as_indexes(low, overlapping=True)
-    except UnicodeEncodeError:
-        return automaton.find_matches_as_indexes(low.encode("utf-8", "replace").decode(), overlapping=True)
+def _find(automaton: ahocorasick_rs.BytesAhoCorasick, low: str) -> list[tuple[int, int, int]]:
+    """Every (pattern index, start, end) in the lower-cased text, overlaps included, as
+    character offsets. The automaton runs over UTF-8 bytes (over twice as fast as over a
+    `str`): for ASCII text bytes are characters; otherwise byte offsets are mapped back to
+    character offsets (lone surrogates, from text decoded with `surrogateescape`, pass as
+    three bytes each and match no key)."""
+    data = low.encode("utf-8", "surrogatepass")
+    matches: list[tuple[int, int, int]] = automaton.find_matches_as_indexes(data, overlapping=True)
+    if len(data) == len(low) or not matches:
+        return matches
+    lead = (np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80
+    chars = np.concatenate(([0], np.cumsum(lead)))
+    found = np.array(matches, dtype=np.int64)
+    found[:, 1] = chars[found[:, 1]]
+    found[:, 2] = chars[found[:, 2]]
+    return [(key, start, end) for key, start, end in found.tolist()]
 
 
 def _is_term(text: str, start: int, end: int) -> bool:
@@ -371,7 +380,7 @@ class Engine:
             for d in sorted(definitions, key=lambda d: d.id)
         )
 
-    def _build_automaton(self) -> ahocorasick_rs.AhoCorasick | None:
+    def _build_automaton(self) -> ahocorasick_rs.BytesAhoCorasick | None:
         """One automaton for every keyword, negative keyword, literal and dictionary term of
         every detector. Keywords are looked up per candidate (`_context_keys`, `_negative_keys`:
         per detector, key index -> keyword); literals, dictionary terms and the keywords of
@@ -405,7 +414,7 @@ class Engine:
             if eager:
                 self._eager[key_index] = tuple(eager)
         implementation = ahocorasick_rs.Implementation.DFA if len(keys) <= _DFA_KEYS else None
-        return ahocorasick_rs.AhoCorasick(keys, implementation=implementation)
+        return ahocorasick_rs.BytesAhoCorasick([key.encode() for key in keys], implementation=implementation)
 
     @classmethod
     def from_folders(cls, folders: Sequence[Path], hash_key: bytes) -> Engine:

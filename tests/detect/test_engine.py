@@ -170,3 +170,18 @@ def test_detectors_command(
         lines = out.splitlines()
         assert lines[0].split()[:3] == ["id", "category", "regulations"]
         assert len(lines) == 1 + len(list(BUILTIN.glob("*.yaml")))
+
+
+@pytest.mark.parametrize("prefix", ["", "Grüße — ", "\udcff\udcfe ", "😀 naïve ", "İ ﬃ "])
+def test_keyword_context_and_offsets_after_non_ascii_text(engine: Engine, prefix: str) -> None:
+    text = f"{prefix}Please charge card number {CARD} today."
+    [finding] = _detect(engine, text)
+    assert (finding.start, finding.end) == (len(prefix) + 26, len(prefix) + 45)
+    assert finding.explanation == "pattern grouped; validator credit-card: pass; context card"
+
+
+def test_non_ascii_keyword_is_context(engine: Engine) -> None:
+    text = "Élise — numéro d'assurance sociale : 130 692 544."
+    [finding] = _detect(engine, text)
+    assert (finding.detector, text[finding.start : finding.end]) == ("ca-sin", "130 692 544")
+    assert finding.explanation.endswith("context numéro d'assurance sociale")
