@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import csv
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import regex
@@ -219,10 +219,36 @@ class _Signature:
         return score
 
 
+_BEST_CACHE = 256
+
+
 @dataclass(frozen=True)
 class _CrmExport:
     signatures: tuple[_Signature, ...]
     footers: tuple[tuple[str, tuple[str, ...]], ...]
+    # a table's header cells -> the best signature's (score, system) or None: every chunk of
+    # a large table, and every export from the same CRM, carries the same header. Only
+    # declared headers are kept, never a text's first line (which may hold values).
+    known: dict[tuple[str, ...], tuple[int, str] | None] = field(default_factory=dict, compare=False)
+
+    def best_system(self, header: Sequence[str]) -> tuple[int, str] | None:
+        """The signature scoring highest on the header cells (at least its minimum), or None."""
+        best: tuple[int, str] | None = None
+        for sig in self.signatures:
+            score = sig.score(header)
+            if score >= sig.minimum and (best is None or score > best[0]):
+                best = (score, sig.system)
+        return best
+
+    def best_for_table(self, header: tuple[str, ...]) -> tuple[int, str] | None:
+        """`best_system` of a declared table header, remembered."""
+        if header in self.known:
+            return self.known[header]
+        best = self.best_system(header)
+        if len(self.known) >= _BEST_CACHE:
+            self.known.clear()
+        self.known[header] = best
+        return best
 
 
 def _prepare_crm(params: Mapping[str, Any]) -> _CrmExport:
@@ -272,15 +298,14 @@ def _crm_export(
 ) -> AggregateResult | None:
     """The CRM system whose export header (or report footer) this text carries."""
     del findings
-    header = [normalise_header(c) for c in table.header] if table and table.header else None
-    if header is None and offset == 0:
-        header = _first_line_header(text)
+    header: Sequence[str] | None = None
     best: tuple[int, str] | None = None
-    if header:
-        for sig in params.signatures:
-            score = sig.score(header)
-            if score >= sig.minimum and (best is None or score > best[0]):
-                best = (score, sig.system)
+    if table and table.header:
+        header = tuple(normalise_header(c) for c in table.header)
+        best = params.best_for_table(header)
+    elif offset == 0:
+        header = _first_line_header(text)
+        best = params.best_system(header) if header else None
     if best is not None:
         system = best[1]
         return AggregateResult(
