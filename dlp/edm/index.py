@@ -199,6 +199,11 @@ def _write(
         os.close(dir_fd)
 
 
+def _mapped(path: Path, dtype: str, offset: int, count: int) -> Any:
+    """A read-only memory map of `count` values at `offset`, as a plain ndarray."""
+    return np.memmap(path, dtype, "r", offset, (count,)).view(np.ndarray)
+
+
 class EdmIndex:
     """A loaded (memory-mapped) index: look up hashes, get (record, column) pairs."""
 
@@ -220,9 +225,10 @@ class EdmIndex:
         }
         """Fewest and most digits of the normalised phones and numbers indexed (a "+" not
         counted): a candidate outside them cannot match and is not hashed."""
-        self._hashes: npt.NDArray[np.uint64] = np.memmap(path, "<u8", "r", offset, (count,))
-        self._records: npt.NDArray[np.uint32] = np.memmap(path, "<u4", "r", offset + 8 * count, (count,))
-        self._columns: npt.NDArray[np.uint8] = np.memmap(path, "u1", "r", offset + 12 * count, (count,))
+        # Plain ndarray views of the maps: indexing a np.memmap wraps every result in a memmap.
+        self._hashes: npt.NDArray[np.uint64] = _mapped(path, "<u8", offset, count)
+        self._records: npt.NDArray[np.uint32] = _mapped(path, "<u4", offset + 8 * count, count)
+        self._columns: npt.NDArray[np.uint8] = _mapped(path, "u1", offset + 12 * count, count)
 
     def lookup(self, hashes: Sequence[int]) -> Iterator[tuple[int, int, int]]:
         """Every (hash, record, column) whose value hash is among `hashes` (distinct): one

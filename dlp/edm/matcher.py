@@ -211,7 +211,7 @@ def _strong_candidates(
         if source == DIGIT_RUN:
             if not longest or len(value) < shortest:
                 continue
-            digits = _digits(value)
+            digits = value if value.isdigit() else _digits(value)
             if len(digits) in counts:
                 _add_digits(out, text, digits, start, end, rules, region)
             elif len(digits) > longest and " " in value:
@@ -228,8 +228,6 @@ def _strong_candidates(
 def _digits(run: str) -> str:
     """The digits of an (ASCII) digit run: bytes.translate deletes its separators about ten
     times faster than str.translate."""
-    if run.isdigit():
-        return run
     return run.encode("ascii", "ignore").translate(None, _RUN_SEPARATORS).decode("ascii")
 
 
