@@ -4,7 +4,8 @@
 scans a part's text in a few cheap passes and only then runs regexes, in small regions:
 
 1. one Aho-Corasick pass (ahocorasick-rs, a DFA in Rust, several times faster than
-   pyahocorasick and returning all matches in one call) over the lower-cased text finds
+   pyahocorasick and returning all matches in one call; run over UTF-8 bytes, which it
+   scans twice as fast as a `str`) over the lower-cased text finds
    every keyword, negative keyword, literal key prefix and dictionary term of every
    detector at once; keyword matches are kept as they come, unsorted per detector;
 2. cheap anchor scans (`dlp.detect.anchors`) find digit runs, IBAN-like letter-digit
@@ -19,7 +20,8 @@ scans a part's text in a few cheap passes and only then runs regexes, in small r
    tabular text; negative keywords and excluded values lower or drop the match;
 5. a match overlapping a stronger match of another detector is dropped, aggregates
    (customer lists, CRM export headers) judge the table as a whole, and each result
-   becomes a `Finding` with a masked preview and a keyed hash.
+   becomes a `Finding` (`Finding.of`) with a masked preview and a keyed hash (HMAC
+   states keyed once per engine).
 """
 
 from __future__ import annotations
