@@ -12,9 +12,10 @@ For each size:
    (`Engine.detect(part, values)` then `EdmMatcher.detect(part, values)`, what the
    pipeline does), interleaved (alternating which goes first), `--runs` times each; it
    reports the least CPU time of each (the least disturbed by other processes on a
-   shared machine), the overhead in percent (also from the medians), the RSS the loaded
-   index added after matching, and the RSS with every page of the index touched (the
-   most it can take).
+   shared machine), the overhead in percent (also from the medians), the matcher's own
+   CPU time (least of the runs) against the engine's (less noisy than a difference of two
+   totals), the RSS the loaded index added after matching, and the RSS with every page of
+   the index touched (the most it can take).
 """
 
 from __future__ import annotations
@@ -113,15 +114,21 @@ def alone():
     for part in parts:
         engine.detect(part)
 
+matching = []
+
 def with_edm():
-    found = []
+    found, spent = [], 0.0
     for part in parts:
         values = []
         engine.detect(part, values)
+        t = time.process_time()
         found.extend(matcher.detect(part, values))
+        spent += time.process_time() - t
+    matching.append(spent)
     return found
 
 found = with_edm()
+matching.clear()
 base, edm = [], []
 for run in range({runs}):
     for mode, times in ((alone, base), (with_edm, edm))[:: 1 if run % 2 else -1]:
@@ -132,7 +139,7 @@ for array in (index._hashes, index._records, index._columns):
     int(array.sum())
 print(json.dumps({{"loaded_mb": loaded, "matched_mb": matched, "touched_mb": rss() - before,
     "base": min(base), "edm": min(edm), "base_median": statistics.median(base),
-    "edm_median": statistics.median(edm), "corpus_mb": size / 2**20,
+    "edm_median": statistics.median(edm), "matcher": min(matching), "corpus_mb": size / 2**20,
     "records": sum(f.count for f in found if f.location == "planted"),
     "other": sum(f.count for f in found if f.location != "planted")}}))
 """
@@ -159,9 +166,10 @@ def main() -> None:
     print(
         "| records | build CPU s | build wall s | build peak RSS MB | index MiB | RSS after load MB "
         "| RSS after matching MB | RSS all pages MB | corpus MB | engine alone s | engine + EDM s "
-        "| overhead (min) | overhead (median) | planted found | other records |"
+        "| overhead (min) | overhead (median) | matcher alone s | matcher / engine | planted found "
+        "| other records |"
     )
-    print("| " + " | ".join(["---"] * 15) + " |")
+    print("| " + " | ".join(["---"] * 17) + " |")
     args.cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for records in args.records:
@@ -185,7 +193,8 @@ def main() -> None:
                 f"| {records:,} | {built['cpu']:.1f} | {built['wall']:.1f} | {built['peak_mb']:.0f} "
                 f"| {built['bytes'] / 2**20:.0f} | {loaded['loaded_mb']:.1f} | {loaded['matched_mb']:.1f} "
                 f"| {loaded['touched_mb']:.0f} | {loaded['corpus_mb']:.1f} | {loaded['base']:.3f} "
-                f"| {loaded['edm']:.3f} | {overhead:+.1f}% | {median:+.1f}% | {loaded['records']:.0f}/50 "
+                f"| {loaded['edm']:.3f} | {overhead:+.1f}% | {median:+.1f}% | {loaded['matcher']:.3f} "
+                f"| {loaded['matcher'] / loaded['base'] * 100:.1f}% | {loaded['records']:.0f}/50 "
                 f"| {loaded['other']:.0f} |"
             )
     print(f"# peak RSS of this driver: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
