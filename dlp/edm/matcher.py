@@ -215,7 +215,7 @@ def _strong_candidates(
             if len(digits) in counts:
                 _add_digits(out, text, digits, start, end, rules, region)
             elif len(digits) > longest and " " in value:
-                for first, stop in _groups(value, start, shortest, longest):
+                for first, stop in _groups(value, start, counts, longest):
                     digits = _digits(text[first:stop])
                     _add_digits(out, text, digits, first, stop, rules, region)
         elif source == EMAIL_DETECTOR and want_email:
@@ -246,9 +246,9 @@ def _add_digits(
             out.append(("phone", e164, start - plus, end))
 
 
-def _groups(run: str, start: int, low: int, high: int) -> Iterator[tuple[int, int]]:
+def _groups(run: str, start: int, counts: frozenset[int], high: int) -> Iterator[tuple[int, int]]:
     """Spans of up to `_MAX_GROUP_TOKENS` consecutive space-separated tokens of an over-long
-    run whose digit count lies in [low, high]."""
+    run whose digit count is one of `counts` (none above `high`)."""
     tokens: list[tuple[int, str]] = []
     position = start
     for token in run.split(" ")[:_MAX_RUN_TOKENS]:
@@ -261,7 +261,7 @@ def _groups(run: str, start: int, low: int, high: int) -> Iterator[tuple[int, in
             digits += len(token) if token.isdigit() else len(_digits(token))
             if digits > high:
                 break
-            if digits >= low:
+            if digits in counts:
                 yield first, last + len(token)
 
 
