@@ -249,17 +249,19 @@ class EdmCondition:
     min_columns: int = 1
 
     def test(self, facts: Facts) -> list[str] | None:
-        """Holds when enough records matched on enough columns."""
-        selected = [
-            f
+        """Holds when enough records matched, each on at least `min_columns` columns: 20
+        records matched on a name alone plus one on email + phone are 1 record for
+        `min_columns: 2`, not 21."""
+        counted = [
+            (f, self._records(f))
             for (detector, _), group in facts.groups.items()
             if detector.startswith(EDM_PREFIX) and (self.index is None or detector == EDM_PREFIX + self.index)
             for f in group
-            if (_as_int(f.attributes.get("columns", 1)) or 0) >= self.min_columns
         ]
+        selected = [f for f, records in counted if records > 0]
         if not selected:
             return None
-        records = sum(_as_int(f.attributes.get("records", f.count)) or 0 for f in selected)
+        records = sum(records for _, records in counted)
         if records < self.min_records:
             return None
         indexes = _names(sorted({f.detector[len(EDM_PREFIX) :] for f in selected}))
@@ -269,6 +271,16 @@ class EdmCondition:
             f"{records} known customer {noun} from EDM index {indexes} "
             f"(up to {columns} columns) {_where(selected)}"
         ]
+
+    def _records(self, finding: Finding) -> int:
+        """The finding's records matched on at least `min_columns` columns (its
+        `records_min_columns_N` attribute; all its records when its best record has too few)."""
+        if (_as_int(finding.attributes.get("columns", 1)) or 0) < self.min_columns:
+            return 0
+        key = f"records_min_columns_{self.min_columns}"
+        if self.min_columns >= 2 and key in finding.attributes:
+            return _as_int(finding.attributes[key]) or 0
+        return _as_int(finding.attributes.get("records", finding.count)) or 0
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,20 @@ CASES = [
         None,
     ),
     (
+        "edm-records-with-enough-columns",
+        "edm: {index: customers, min_records: 10, min_columns: 2}",
+        evidence(finding("edm:customers", "crm", records=12, columns=2, records_min_columns_2=4)),
+        OUT,
+        None,
+    ),
+    (
+        "edm-counts-only-records-with-enough-columns",
+        "edm: {index: customers, min_records: 4, min_columns: 2}",
+        evidence(finding("edm:customers", "crm", records=12, columns=3, records_min_columns_2=4)),
+        OUT,
+        "4 known customer records from EDM index customers (up to 3 columns) in attachment export.csv",
+    ),
+    (
         "edm-other-index",
         "edm: {index: customers}",
         evidence(finding("edm:staff", "crm", records=3, columns=2)),
