@@ -111,6 +111,10 @@ class ReleaseInfo(BaseModel):
     """Who claimed the release of an item, when it was delivered, how it went."""
 
     claimed_by: str | None
+    claimed_at: str | None = Field(
+        description="while `releasing`: when the running claim was made (ISO 8601 UTC); a claim "
+        "older than `retention.release_lease_seconds` is stuck (its replica stopped)"
+    )
     released_at: str | None
     outcome: str | None
     attempts: int

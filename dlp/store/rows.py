@@ -36,7 +36,12 @@ def result_record(result: ScanResult) -> dict[str, Any]:
 
 
 def quarantine_dict(row: Row) -> dict[str, Any]:
-    """A quarantine row as the API returns it."""
+    """A quarantine row as the API returns it.
+
+    `release.claimed_at` is the time of the running claim, only while the item is
+    `releasing`: an operator compares it with `retention.release_lease_seconds` to tell a
+    stuck release from one in flight. The claim's id stays in the store (it is what lets
+    only its owner finish the release)."""
     result = json.loads(row["result"])
     return {
         "id": row["id"],
@@ -57,6 +62,7 @@ def quarantine_dict(row: Row) -> dict[str, Any]:
         "regulations": result.get("regulations", []),
         "release": {
             "claimed_by": row["claimed_by"],
+            "claimed_at": iso_time(row["claimed_at"]) if row["status"] == "releasing" else None,
             "released_at": iso_time(row["released_at"]),
             "outcome": row["release_outcome"],
             "attempts": row["release_attempts"],

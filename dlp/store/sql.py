@@ -39,7 +39,7 @@ __all__ = ["INCIDENT_COLUMNS", "QUARANTINE_COLUMNS", "Cursor", "SqlStore", "Tran
 
 QUARANTINE_COLUMNS = (
     "id, created_at, channel, sender, recipients, client, item_name, size, action, scan_id, result, "
-    "status, claimed_by, released_at, release_outcome, release_attempts"
+    "status, claimed_by, claimed_at, released_at, release_outcome, release_attempts"
 )
 INCIDENT_COLUMNS = (
     "id, created_at, updated_at, updated_by, channel, sender, recipients, client, item_name, action, "

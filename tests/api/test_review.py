@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
 import socket
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from dlp.model import ScanContext
-from dlp.store import run_retention
+from dlp.store import parse_time, run_retention
 from dlp.store.retention import purge_once
 from tests.api.conftest import Running, serve
 from tests.store.factories import PLANTED_MESSAGE, card_result, mail_context
@@ -179,6 +180,25 @@ def test_failed_release_is_recorded_and_can_be_retried(tmp_path: Path) -> None:
         assert item["status"] == "held"
         assert item["release"]["attempts"] == 1
         assert [a for _, a in _audit(api, item_id)] == ["quarantine.release"]
+
+
+def test_a_running_release_shows_when_it_was_claimed_but_not_its_claim_id(api: Running) -> None:
+    item_id = _quarantined(api)
+    before = time.time()
+    ticket = api.store.claim_release(item_id, "reviewer-1")
+    after = time.time()
+    with api.client("reviewer") as reviewer:
+        item = reviewer.get(f"/v1/quarantine/{item_id}")
+        listed = reviewer.get("/v1/quarantine", params={"status": "releasing", "limit": 500}).json()
+        release = item.json()["release"]
+        assert (item.json()["status"], release["claimed_by"]) == ("releasing", "reviewer-1")
+        assert release["claimed_at"].endswith("Z")
+        assert before - 0.001 <= parse_time(release["claimed_at"]) <= after
+        assert [i["release"] for i in listed["items"] if i["id"] == item_id] == [release]
+        assert ticket.claim not in item.text + json.dumps(listed)
+        api.store.finish_release(ticket, "delivered", ok=True)
+        done = reviewer.get(f"/v1/quarantine/{item_id}").json()
+    assert (done["status"], done["release"]["claimed_at"]) == ("released", None)
 
 
 def test_release_of_an_upload_without_recipients(api: Running) -> None:

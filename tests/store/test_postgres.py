@@ -17,7 +17,7 @@ import pytest
 from dlp.cli import main
 from dlp.errors import ConfigError, NotFound, StoreError
 from dlp.model import Action, ScanContext
-from dlp.store import Conflict, ReleaseTicket, Role, Store, StoreCounts, open_store
+from dlp.store import Conflict, ReleaseTicket, Role, Store, StoreCounts, open_store, parse_time
 from dlp.store.pg_migrations import MIGRATIONS
 from dlp.store.postgres import PostgresStore
 from dlp.store.sqlite import master_key_path
@@ -397,6 +397,7 @@ def test_an_abandoned_claim_raced_from_both_replicas_is_taken_over_once(tmp_path
     a, b = replica(tmp_path, "a", pg_url, **lease), replica(tmp_path, "b", pg_url, **lease)
     try:
         item_id = a.quarantine(PLANTED_MESSAGE, card_result(), mail_context())
+        first_claim = time.time()
         abandoned = a.claim_release(item_id, "dead-replica")
         time.sleep(1.05)
         tickets: list[ReleaseTicket] = []
@@ -416,6 +417,9 @@ def test_an_abandoned_claim_raced_from_both_replicas_is_taken_over_once(tmp_path
         for t in threads:
             t.join()
         assert (len(tickets), len(conflicts)) == (1, 1)
+        running = b.get_quarantine(item_id)["release"]
+        assert running["claimed_by"] == tickets[0].claimed_by
+        assert parse_time(running["claimed_at"]) >= first_claim + 1.0
         with pytest.raises(Conflict):
             b.finish_release(abandoned, "delivered", ok=True)
         a.finish_release(tickets[0], "delivered", ok=True)

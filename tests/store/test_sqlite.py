@@ -86,7 +86,13 @@ def test_quarantine_metadata(store: Store) -> None:
     assert item["findings"] == [f.to_dict() for f in result.findings]
     assert item["regulations"] == ["pci-dss"]
     assert item["created_at"].endswith("Z")
-    assert item["release"] == {"claimed_by": None, "released_at": None, "outcome": None, "attempts": 0}
+    assert item["release"] == {
+        "claimed_by": None,
+        "claimed_at": None,
+        "released_at": None,
+        "outcome": None,
+        "attempts": 0,
+    }
 
 
 def test_content_is_encrypted_and_nothing_stores_the_raw_value(store: Store, tmp_path: Path) -> None:
