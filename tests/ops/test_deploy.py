@@ -13,7 +13,8 @@ import yaml
 from prometheus_client import REGISTRY, generate_latest
 
 from dlp import metrics
-from dlp.config import load_settings, parse_listen
+from dlp.commands.config import config_warnings
+from dlp.config import RetentionSettings, load_settings, parse_listen
 from dlp.policy import PolicySet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +107,9 @@ def test_configmap_config_is_valid_and_matches_the_pod(tmp_path: Path) -> None:
     assert str(settings.state_dir) == mounts["state"]
     assert f"{mounts['state']}/keys" == mounts["keys"]
     assert mounts["site-policies"] in {str(p) for p in settings.policies}
+    shown = yaml.safe_load(configmap_settings_text())["retention"]["release_lease_seconds"]
+    assert shown == settings.retention.release_lease_seconds == RetentionSettings().release_lease_seconds
+    assert config_warnings(settings) == []
     env = {e["name"] for e in container["env"]}
     assert env == {"DLP_ALERTS__WEBHOOK_SECRET"}
     secret_keys = set(manifests()[("Secret", "dlp-secrets")]["stringData"])
