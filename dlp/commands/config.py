@@ -63,13 +63,23 @@ def check_settings(settings: Settings) -> list[str]:
 def config_warnings(settings: Settings) -> list[str]:
     """Valid settings an operator should think twice about: a client network that is the
     whole address space makes the relay an open relay unless the network in front of it
-    keeps everyone but the MTAs away."""
+    keeps everyone but the MTAs away; a release lease no longer than the next-hop timeout
+    (which bounds a release's delivery) lets another replica take over a release still in
+    flight and deliver the message twice."""
     whole = [n for n in _client_networks(settings) if n.prefixlen == 0]
-    return [
+    warnings = [
         f"smtp.client_networks: {network} lets any host send mail through the relay (an open relay "
         "unless a firewall or network policy lets only your MTAs reach it)"
         for network in whole
     ]
+    lease, send = settings.retention.release_lease_seconds, settings.smtp.next_hop_timeout_seconds
+    if lease <= send:
+        warnings.append(
+            f"retention.release_lease_seconds: {lease:g} s is not longer than "
+            f"smtp.next_hop_timeout_seconds ({send:g} s): another replica may take over a release "
+            "still being sent and deliver the message twice"
+        )
+    return warnings
 
 
 def _client_networks(settings: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -89,3 +89,30 @@ def test_a_whole_address_space_client_network_is_warned_about(
         ),
         "dlp: configuration OK",
     ]
+
+
+@pytest.mark.parametrize(
+    ("settings", "warning"),
+    [
+        ("", None),
+        ("retention:\n  release_lease_seconds: 31\n", None),
+        (
+            "retention:\n  release_lease_seconds: 30\n",
+            "30 s is not longer than smtp.next_hop_timeout_seconds (30 s)",
+        ),
+        (
+            "smtp:\n  next_hop_timeout_seconds: 45\nretention:\n  release_lease_seconds: 10\n",
+            "10 s is not longer than smtp.next_hop_timeout_seconds (45 s)",
+        ),
+    ],
+)
+def test_a_release_lease_no_longer_than_a_send_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], settings: str, warning: str | None
+) -> None:
+    config = write(tmp_path, f"state_dir: {tmp_path / 'var'}\n{settings}")
+    assert main(["config", "check", str(config)]) == 0
+    expected = [
+        f"warning: retention.release_lease_seconds: {warning}: another replica may take over a release "
+        "still being sent and deliver the message twice"
+    ]
+    assert capsys.readouterr().err.splitlines() == [*(expected if warning else []), "dlp: configuration OK"]
