@@ -74,6 +74,10 @@ _LEVELS = {int(level): level for level in Confidence}
 # Scored matches in text order (start, then detector): attrgetter is a C call, a lambda is not.
 _TEXT_ORDER = operator.attrgetter("hit.start", "hit.det.index")
 
+# A sentence ends: a full stop, question or exclamation mark, white space, then a capital
+# ("... on order. Card on file ..."; "Purchase order no. 4175004743" is not an end).
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+[A-Z]")
+
 Search = Callable[[str, int, int], Any]
 
 
@@ -290,6 +294,31 @@ class _Scan:
                 and _is_word(low, start, stop - start)
             ):
                 best, found = start, keyword
+        return found
+
+    def latest(self, table: dict[int, str], lo: int, hi: int, longest: int) -> tuple[int, str] | None:
+        """The keyword of `table` standing as a whole word and starting latest in [lo, hi],
+        with the offset where it ends, or None."""
+        ends = self.ends
+        if ends is None:
+            ends = self.ends = [match[2] for match in self.matches]
+        matches, low = self.matches, self.low
+        i = bisect.bisect_left(ends, lo + 1)
+        limit = hi + longest
+        count = len(ends)
+        best = -1
+        found: tuple[int, str] | None = None
+        while i < count and ends[i] <= limit:
+            key, start, stop = matches[i]
+            i += 1
+            keyword = table.get(key)
+            if (
+                keyword is not None
+                and lo <= start <= hi
+                and start > best
+                and _is_word(low, start, stop - start)
+            ):
+                best, found = start, (stop, keyword)
         return found
 
 
@@ -652,10 +681,10 @@ class Engine:
             notes.append(f"context {context}")
         negatives = self._negative_keys[det.index]
         if negatives:
-            negative = scan.keyword(negatives, hit.start - d.negative_window, hit.start - 1, self._longest)
-            if negative is not None:
+            negative = scan.latest(negatives, hit.start - d.negative_window, hit.start - 1, self._longest)
+            if negative is not None and not self._overruled(scan, det, negative[0], hit.start):
                 level -= d.lower_negative
-                notes.append(f"negative {negative}")
+                notes.append(f"negative {negative[1]}")
         if det.exclude and det.hash_norm(value) in det.exclude:
             if d.exclude_action == "drop":
                 return None
@@ -664,6 +693,19 @@ class Engine:
         if level < int(Confidence.LOW):
             return None
         return _Scored(hit, min(level, int(Confidence.HIGH)), context is not None, "; ".join(notes))
+
+    def _overruled(self, scan: _Scan, det: _Detector, after: int, start: int) -> bool:
+        """Whether a negative keyword ending at `after` does not describe the value starting at
+        `start`: it lies in another cell of a table ('Henry,Case,6607750620'), a sentence ends
+        between them ('... recurring invoices. SSN 325249335') or one of the detector's own
+        keywords labels the value ('Case #91387666 tel 8486018506')."""
+        table = scan.part.table
+        if table is not None and scan.text.find(table.delimiter, after, start) >= 0:
+            return True
+        if _SENTENCE_END.search(scan.text, after, start) is not None:
+            return True
+        keywords = self._context_keys[det.index]
+        return bool(keywords) and scan.keyword(keywords, after, start - 1, self._longest) is not None
 
     def _context(self, scan: _Scan, det: _Detector, hit: _Hit) -> str | None:
         """A keyword of the detector within its window, or the value's column header."""

@@ -425,12 +425,16 @@ _FILE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp",
                               "docx", "pptx"})  # fmt: skip
 
 
+# Outlook's inline-image content ids ('image007.png@01D9A2B3.C4D5E6F0'): two 8-digit hex labels.
+_CONTENT_ID_DOMAIN_RE = re.compile(r"[0-9A-Fa-f]{8}\.[0-9A-Fa-f]{8}")
+
+
 def validate_email_address(value: str) -> bool | None:
     """Syntax sanity of an e-mail address (RFC 5321 limits, dot-atom local part, DNS host name).
 
     Local part at most 64 characters, no leading, trailing or consecutive dots; domain labels of
     1-63 letters, digits and inner hyphens; a TLD of 2-63 letters (or an xn-- IDN label) that is
-    not a file extension.
+    not a file extension; not an Outlook content id (a domain of two 8-digit hex labels).
     """
     text = value.strip()
     if len(text) > 254 or text.count("@") != 1:
@@ -440,6 +444,8 @@ def validate_email_address(value: str) -> bool | None:
         return False
     labels = domain.split(".")
     if len(labels) < 2 or not all(_EMAIL_LABEL_RE.fullmatch(label) for label in labels[:-1]):
+        return False
+    if _CONTENT_ID_DOMAIN_RE.fullmatch(domain):
         return False
     tld = labels[-1]
     return _EMAIL_TLD_RE.fullmatch(tld) is not None and tld.lower() not in _FILE_EXTENSIONS
