@@ -30,6 +30,8 @@ import bisect
 import functools
 import operator
 import re
+import sys
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,7 @@ from typing import Any
 
 import ahocorasick_rs
 import numpy as np
+import numpy.typing as npt
 
 from dlp.detect.anchors import digit_runs, find_all, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
@@ -77,6 +80,9 @@ _TEXT_ORDER = operator.attrgetter("hit.start", "hit.det.index")
 # A sentence ends: a full stop, question or exclamation mark, white space, then a capital
 # ("... on order. Card on file ..."; "Purchase order no. 4175004743" is not an end).
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+[A-Z]")
+
+# The first decimal digit beyond ASCII (ARABIC-INDIC DIGIT ZERO): Latin-1 text has none.
+_FIRST_OTHER_DIGIT = 0x660
 
 Search = Callable[[str, int, int], Any]
 
@@ -260,7 +266,7 @@ class _Scan:
 
     def __init__(self, part: Part) -> None:
         self.part = part
-        self.text = part.text
+        self.text = _ascii_digits(part.text)
         self.low = ""
         self.matches: list[tuple[int, int, int]] = []
         self.ends: list[int] | None = None
@@ -320,6 +326,37 @@ class _Scan:
             ):
                 best, found = start, (stop, keyword)
         return found
+
+
+def _ascii_digits(text: str) -> str:
+    """The text with every Unicode decimal digit (full-width, Arabic-Indic, Devanagari ...) as
+    its ASCII digit, one character for one, so a card number written in such digits is found
+    like an ASCII one (and hashed the same) at the same offsets. ASCII text is returned as is."""
+    if text.isascii():
+        return text
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if points.max() < _FIRST_OTHER_DIGIT:
+        return text
+    fold, is_digit = _digit_fold()
+    wide = points[points >= _FIRST_OTHER_DIGIT]
+    if not is_digit[np.minimum(wide, is_digit.size - 1)].any():
+        return text
+    return text.translate(fold)
+
+
+@functools.cache
+def _digit_fold() -> tuple[dict[int, str], npt.NDArray[np.bool_]]:
+    """Every non-ASCII decimal digit's code point -> its ASCII digit, and a table of which code
+    points (up to the last digit's) are such digits (built on first need: walking every code
+    point takes a few tenths of a second)."""
+    fold = {
+        code: str(unicodedata.decimal(chr(code)))
+        for code in range(128, sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) == "Nd"
+    }
+    is_digit = np.zeros(max(fold) + 2, dtype=np.bool_)
+    is_digit[list(fold)] = True
+    return fold, is_digit
 
 
 def _lowered(text: str) -> str:
@@ -484,7 +521,7 @@ class Engine:
             self._triggered(scan, hits)
         kept = self._kept(self._score(scan, hits))
         if values is not None:
-            text = part.text
+            text = scan.text
             values.extend((DIGIT_RUN, text[start:end], start, end) for start, end in scan.runs)
             values.extend((item.hit.det.d.id, item.hit.value, item.hit.start, item.hit.end) for item in kept)
         findings = self._findings(part, kept)

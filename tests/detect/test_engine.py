@@ -71,6 +71,26 @@ def test_same_value_same_hash_whatever_the_separators(engine: Engine) -> None:
     assert _detect(other_key, f"card {CARD}")[0].hash != spaced.hash
 
 
+@pytest.mark.parametrize(
+    "digits",
+    [
+        "\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19",
+        "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
+    ],
+    ids=["full-width", "arabic-indic"],
+)
+def test_digits_of_other_scripts_are_found_as_ascii_ones(engine: Engine, digits: str) -> None:
+    text = "Paid with card " + CARD.translate(str.maketrans("0123456789", digits)) + " yesterday."
+    [finding] = _detect(engine, text)
+    ascii_finding = _detect(engine, f"Paid with card {CARD} yesterday.")[0]
+    assert (finding.detector, finding.start, finding.end) == ("credit-card", 15, 34)
+    assert (finding.confidence, finding.hash, finding.preview) == (
+        ascii_finding.confidence,
+        ascii_finding.hash,
+        ascii_finding.preview,
+    )
+
+
 def test_column_header_is_context_far_below_it(engine: Engine) -> None:
     rows = "".join(f"Person {i},{100 + i}\n" for i in range(400))
     text = f"Name,Employee SSN\n{rows}Ann Lee,536221234\n"
