@@ -16,13 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from dlp.alerts import sinks_from_settings
 from dlp.cli import USAGE_ERROR
 from dlp.config import Settings, load_settings, masked_settings, parse_listen
 from dlp.errors import ConfigError, DlpError
-from dlp.pipeline import policy_folders
-from dlp.policy import PolicySet
-from dlp.smtp.nexthop import parse_next_hop
 
 __all__ = ["check_settings", "config_warnings", "register"]
 
@@ -38,6 +34,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def check_settings(settings: Settings) -> list[str]:
     """Every problem `dlp serve` would stop on, beyond what the settings model validates."""
+    from dlp.alerts import sinks_from_settings
+    from dlp.pipeline import policy_folders
+    from dlp.policy import PolicySet
+    from dlp.smtp.nexthop import parse_next_hop
+
     checks: list[tuple[str, Callable[[], object]]] = [
         ("smtp.listen", lambda: parse_listen(settings.smtp.listen)),
         ("http.listen", lambda: parse_listen(settings.http.listen)),

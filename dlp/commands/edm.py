@@ -12,8 +12,6 @@ from pathlib import Path
 
 from dlp.cli import USAGE_ERROR
 from dlp.commands._common import settings_from
-from dlp.edm import build_index, edm_folder, edm_key_path, parse_columns
-from dlp.keys import load_or_create_key
 
 __all__ = ["register"]
 
@@ -32,6 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     """Build the index and print a one-line summary (counts only)."""
+    from dlp.edm import build_index, edm_folder, edm_key_path, parse_columns
+    from dlp.keys import load_or_create_key
+
     settings = settings_from(args)
     source = Path(args.csv)
     if not source.is_file():

@@ -15,7 +15,6 @@ from dlp.cli import USAGE_ERROR
 from dlp.commands._common import settings_from
 from dlp.errors import DlpError
 from dlp.logging import configure_logging
-from dlp.serve import serve
 
 __all__ = ["register"]
 
@@ -34,6 +33,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; 0 after a graceful stop."""
+    from dlp.serve import serve
+
     settings = settings_from(args)
     configure_logging(settings.log_level)
     try:

@@ -347,13 +347,11 @@ def _ascii_digits(text: str) -> str:
 @functools.cache
 def _digit_fold() -> tuple[dict[int, str], npt.NDArray[np.bool_]]:
     """Every non-ASCII decimal digit's code point -> its ASCII digit, and a table of which code
-    points (up to the last digit's) are such digits (built on first need: walking every code
-    point takes a few tenths of a second)."""
-    fold = {
-        code: str(unicodedata.decimal(chr(code)))
-        for code in range(128, sys.maxunicode + 1)
-        if unicodedata.category(chr(code)) == "Nd"
-    }
+    points (up to the last digit's) are such digits. Built on first need, from one `re` pass
+    over every code point (`\\d` is the Unicode decimal digits): about 50 ms."""
+    codes = np.arange(128, sys.maxunicode + 1, dtype=np.uint32)
+    every = codes.astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
+    fold = {ord(c): str(unicodedata.decimal(c)) for c in re.findall(r"\d", every)}
     is_digit = np.zeros(max(fold) + 2, dtype=np.bool_)
     is_digit[list(fold)] = True
     return fold, is_digit

@@ -29,8 +29,8 @@ class LineMap(dict[str, Any]):
         return self.lines.get(key, self.line)
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader, with mappings built as `LineMap`."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader (libyaml's parser when PyYAML has it), with mappings built as `LineMap`."""
 
 
 def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Iterator[LineMap]:
