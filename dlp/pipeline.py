@@ -103,7 +103,7 @@ class Scanner:
                 parts[part.location] = PartInfo(seen.location, seen.type, seen.size, merged, seen.name)
             if self.edm is not None:
                 values: list[Candidate] = []
-                found = self.engine.detect(part, values)
+                found = self.engine.detect(part, values, self.edm.run_counts)
                 found.extend(self.edm.detect(part, values))
             else:
                 found = self.engine.detect(part)

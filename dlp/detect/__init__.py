@@ -6,7 +6,7 @@ returns findings that carry a masked preview and a keyed hash, never the raw val
 
 from __future__ import annotations
 
-from dlp.detect.engine import DIGIT_RUN, Candidate, DetectorInfo, Engine
+from dlp.detect.engine import DIGIT_RUN, Candidate, DetectorInfo, Engine, RunCounts
 from dlp.errors import DefinitionError
 
-__all__ = ["DIGIT_RUN", "Candidate", "DefinitionError", "DetectorInfo", "Engine"]
+__all__ = ["DIGIT_RUN", "Candidate", "DefinitionError", "DetectorInfo", "Engine", "RunCounts"]

@@ -48,12 +48,15 @@ from dlp.detect.tabular import AGGREGATES, column_of, normalise_header
 from dlp.detect.validators import VALIDATORS
 from dlp.model import Confidence, Finding, Part
 
-__all__ = ["DIGIT_RUN", "Candidate", "DetectorInfo", "Engine"]
+__all__ = ["DIGIT_RUN", "Candidate", "DetectorInfo", "Engine", "RunCounts"]
 
 # (detector id or DIGIT_RUN, raw value, start, end): what `Engine.detect` hands to exact
 # data match. It holds raw values: it stays in the scanning process and is never stored.
 Candidate = tuple[str, str, int, int]
 DIGIT_RUN = "digit-run"
+# Which digit runs exact data match wants: digit counts, and the longest count (a run with
+# more digits and a space is wanted too: a group of its tokens may be a value).
+RunCounts = tuple[frozenset[int], int]
 
 _DIGIT_BEFORE = 4
 _DIGIT_AFTER = 3
@@ -254,10 +257,12 @@ class _Scan:
     __slots__ = (
         "ends",
         "header_ctx",
+        "keep_runs",
         "literals",
         "low",
         "matches",
         "part",
+        "run_counts",
         "runs",
         "terms",
         "text",
@@ -274,7 +279,9 @@ class _Scan:
         self.literals: list[tuple[int, _Detector]] = []
         self.terms: list[_Hit] = []
         self.header_ctx: dict[int, dict[int, str]] | None = None
-        self.runs: list[tuple[int, int]] = []
+        self.runs: list[Candidate] = []
+        self.keep_runs = False
+        self.run_counts: RunCounts | None = None
 
     def keyword(self, table: dict[int, str], lo: int, hi: int, longest: int) -> str | None:
         """The keyword of `table` (automaton key index -> keyword) standing as a whole word and
@@ -503,15 +510,20 @@ class Engine:
 
     # ------------------------------------------------------------------ scanning
 
-    def detect(self, part: Part, values: list[Candidate] | None = None) -> list[Finding]:
+    def detect(
+        self, part: Part, values: list[Candidate] | None = None, run_counts: RunCounts | None = None
+    ) -> list[Finding]:
         """Every finding in the part, offsets relative to the whole part (chunk offset added).
 
         When `values` is given, the candidates this scan saw are appended to it for exact data
         match, in process and never serialised: each finding's raw value under its detector id,
-        and every digit run under `DIGIT_RUN` (offsets relative to the part's text), so the
-        matcher needs no scan of its own.
+        and the digit runs under `DIGIT_RUN` (offsets relative to the part's text), so the
+        matcher needs no scan of its own. `run_counts` (digit counts, longest) narrows the runs
+        to those the matcher can use: a count in the set, or more digits than the longest with
+        a space (its groups may be one); without it every run is handed over.
         """
         scan = _Scan(part)
+        scan.keep_runs, scan.run_counts = values is not None, run_counts
         hits: list[_Hit] = []
         if part.text:
             self._keywords(scan)
@@ -519,8 +531,7 @@ class Engine:
             self._triggered(scan, hits)
         kept = self._kept(self._score(scan, hits))
         if values is not None:
-            text = scan.text
-            values.extend((DIGIT_RUN, text[start:end], start, end) for start, end in scan.runs)
+            values.extend(scan.runs)
             values.extend((item.hit.det.d.id, item.hit.value, item.hit.start, item.hit.end) for item in kept)
         findings = self._findings(part, kept)
         if self._aggregates:
@@ -559,12 +570,15 @@ class Engine:
     def _anchored(self, scan: _Scan, hits: list[_Hit]) -> None:
         text = scan.text
         n = len(text)
-        if "digits" in self._by_anchor:
+        if "digits" in self._by_anchor or scan.keep_runs:
             plans, candidate = self._digit_plans, _digit_candidate
-            scan.runs = digit_runs(text)
-            for start, end in scan.runs:
+            keep, kept = scan.keep_runs, scan.runs
+            wanted, longest = scan.run_counts or (None, 0)
+            for start, end in digit_runs(text):
                 seg = text[start:end]
                 count = len(seg.translate(_SEPARATORS))
+                if keep and (wanted is None or count in wanted or (count > longest and " " in seg)):
+                    kept.append((DIGIT_RUN, seg, start, end))
                 if count <= _MAX_DIGITS:
                     plan = plans[count]
                     if plan is not None and (plan.needs is None or any(need in seg for need in plan.needs)):

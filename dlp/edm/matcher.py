@@ -26,7 +26,7 @@ from pathlib import Path
 
 import regex
 
-from dlp.detect import DIGIT_RUN, Candidate
+from dlp.detect import DIGIT_RUN, Candidate, RunCounts
 from dlp.edm.index import SUFFIX, EdmIndex
 from dlp.edm.normalise import STRONG_KINDS, keyed_hash, normalise, phone_digit_counts, phone_from_digits
 from dlp.model import Confidence, Finding, Part
@@ -65,6 +65,13 @@ class EdmMatcher:
         self._rules = [(index, _Digits.of(index)) for index in indexes]
         self._secret = secret
         self._hash_key = hash_key
+        self.run_counts: RunCounts = (
+            frozenset().union(*(rules.counts for _, rules in self._rules)),
+            max((rules.longest for _, rules in self._rules), default=0),
+        )
+        """The digit runs worth handing over (`Engine.detect`'s `run_counts`): a count that
+        can be one of an index's phones or numbers, or more digits than the longest with a
+        space (its token groups are tried); any other run is never looked up."""
 
     @classmethod
     def load(cls, folder: Path, secret: bytes, hash_key: bytes) -> EdmMatcher:

@@ -63,6 +63,17 @@ def test_detect_hands_its_candidates_to_exact_data_match(engine: Engine) -> None
     assert [(f.detector, f.start) for f in findings] == [("credit-card", 530), ("email-address", 553)]
 
 
+def test_exact_data_match_gets_only_the_digit_runs_it_can_use(engine: Engine) -> None:
+    text = "Order 20240117 paid with card 4526 0181 5908 3012; Ref 88412 415 555 0100; call 4155550100."
+    values: list[Candidate] = []
+    engine.detect(Part("doc", "text/plain", len(text), text), values, (frozenset({10, 11}), 11))
+    assert [v for v in values if v[0] == DIGIT_RUN] == [
+        (DIGIT_RUN, CARD, 30, 49),
+        (DIGIT_RUN, "88412 415 555 0100", 55, 73),
+        (DIGIT_RUN, "4155550100", 80, 90),
+    ]
+
+
 def test_same_value_same_hash_whatever_the_separators(engine: Engine) -> None:
     spaced = _detect(engine, f"card {CARD}")[0]
     plain = _detect(engine, "card " + CARD.replace(" ", ""))[0]

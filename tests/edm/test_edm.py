@@ -63,7 +63,7 @@ def engine() -> Engine:
 def _match(engine: Engine, matcher: EdmMatcher, part: Part) -> list[Finding]:
     """What the pipeline does: the engine collects candidates, the matcher looks them up."""
     values: list[Candidate] = []
-    engine.detect(part, values)
+    engine.detect(part, values, matcher.run_counts)
     return matcher.detect(part, values)
 
 
