@@ -49,6 +49,7 @@ __all__ = ["WORKER_NICENESS", "ScanPool"]
 _HEADER = struct.Struct("!Q")
 _CONTEXT = multiprocessing.get_context("spawn")
 _START_SECONDS = 300.0
+_FIRST_READ = 16 * 1024
 SLOTS = 2
 WORKER_NICENESS = 10
 """Workers run at a lower scheduling priority than the channel's event loop: the loop
@@ -167,24 +168,34 @@ class _Worker:
         request = pickle.dumps((item, context), pickle.HIGHEST_PROTOCOL)
         await loop.sock_sendall(self.channel, _HEADER.pack(len(request)) + request)
         del request
-        header = await self._read(loop, _HEADER.size)
-        (size,) = _HEADER.unpack(header)
-        ok, value = pickle.loads(await self._read(loop, size))
+        ok, value = pickle.loads(await self._reply(loop))
         if not ok:
             raise value
         assert isinstance(value, ScanResult)
         return value
 
-    async def _read(self, loop: asyncio.AbstractEventLoop, size: int) -> bytearray:
-        buffer = bytearray(size)
-        view = memoryview(buffer)
+    async def _reply(self, loop: asyncio.AbstractEventLoop) -> memoryview:
+        """The reply's pickle. The first read asks for `_FIRST_READ` bytes, so a usual
+        reply (length and pickle) arrives in one wake-up of the loop instead of two; the
+        worker sends nothing else on this channel until the next request, so a read can
+        never take bytes of another reply."""
+        buffer = bytearray(_FIRST_READ)
         got = 0
-        while got < size:
-            n = await loop.sock_recv_into(self.channel, view[got:])
-            if n == 0:
-                raise ScanTimeout("a scan worker died")
-            got += n
-        return buffer
+        while got < _HEADER.size:
+            got += await self._recv_into(loop, memoryview(buffer)[got:])
+        (size,) = _HEADER.unpack_from(buffer)
+        end = _HEADER.size + size
+        if end > len(buffer):
+            buffer.extend(bytes(end - len(buffer)))
+        while got < end:
+            got += await self._recv_into(loop, memoryview(buffer)[got:end])
+        return memoryview(buffer)[_HEADER.size : end]
+
+    async def _recv_into(self, loop: asyncio.AbstractEventLoop, view: memoryview) -> int:
+        n = await loop.sock_recv_into(self.channel, view)
+        if n == 0:
+            raise ScanTimeout("a scan worker died")
+        return n
 
     def stop(self) -> None:
         """Close the channel: the worker exits after its current request once every
@@ -268,7 +279,14 @@ class ScanPool:
                 return
             while self._waiters:
                 waiter = self._waiters.popleft()
-                if not waiter.done() and _call_soon(waiter, self._hand_over, waiter, worker):
+                if waiter.done():
+                    continue
+                if _on_running_loop(waiter):
+                    # Same loop and thread: nothing can settle the waiter in between,
+                    # and set_result spares the loop a wake-up through its self-pipe.
+                    waiter.set_result(worker)
+                    return
+                if _call_soon(waiter, self._hand_over, waiter, worker):
                     return
             self._busy.discard(worker)
             worker.process.active -= 1
@@ -342,6 +360,14 @@ class ScanPool:
 def _fail_closed(waiter: asyncio.Future[_Worker]) -> None:
     if not waiter.done():
         waiter.set_exception(ScanTimeout("the scan pool is closed"))
+
+
+def _on_running_loop(waiter: asyncio.Future[_Worker]) -> bool:
+    """Whether `waiter` belongs to the event loop running in this thread."""
+    try:
+        return asyncio.get_running_loop() is waiter.get_loop()
+    except RuntimeError:
+        return False
 
 
 def _call_soon(waiter: asyncio.Future[_Worker], callback: Callable[..., None], *args: object) -> bool:
