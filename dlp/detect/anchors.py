@@ -7,7 +7,9 @@ positions and runs each detector's regex only in a small region around them:
   slash, parentheses), at least `MIN_RUN` characters long;
 - `letters_digits`: two capital letters followed by two digits (IBAN country code and
   check digits);
-- `find_all`: every occurrence of a literal ('@'), with `str.find`'s fast substring search.
+- `find_all`: every occurrence of a literal ('@'), with `str.find`'s fast substring search;
+- `hex_colons`: colons that start a hex-and-colon group (an IPv6 address), from `str.find`
+  and one anchored match per colon (colons are sparse in text).
 
 Small texts are scanned with one stdlib `re` pass each (low fixed cost); large texts with
 numpy over the text's code points (one byte per character for ASCII text, four
@@ -22,13 +24,16 @@ import re
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MIN_RUN", "NUMPY_FROM", "digit_runs", "find_all", "letters_digits"]
+__all__ = ["MIN_RUN", "NUMPY_FROM", "digit_runs", "find_all", "hex_colons", "letters_digits"]
 
 MIN_RUN = 6
 NUMPY_FROM = 16 * 1024
 
 _RUN_RE = re.compile(r"[0-9](?=[0-9 \-./()]{5})[0-9]*(?:[ \-./()]{1,2}[0-9]+)*")
 _LETTERS_DIGITS_RE = re.compile(r"[A-Z][A-Z][0-9][0-9]")
+# A colon, up to four hex digits and another colon: "2001:db8:...", "fe80::1", "::1".
+_HEX_COLON_RE = re.compile(r":[0-9A-Fa-f]{0,4}:")
+_HEX = frozenset("0123456789abcdefABCDEF:")
 _SEPARATORS = b" -./()"
 _LUT = np.zeros(256, dtype=bool)
 for _byte in _SEPARATORS:
@@ -110,4 +115,19 @@ def find_all(text: str, literal: str) -> list[int]:
     while pos >= 0:
         out.append(pos)
         pos = find(literal, pos + 1)
+    return out
+
+
+def hex_colons(text: str) -> list[int]:
+    """Every colon followed by up to four hex digits and another colon, with a hex digit, a
+    colon or nothing word-like before it: where an IPv6 address may be (times such as
+    "10:30:00" are candidates too; the validator drops them)."""
+    out = []
+    find, match = text.find, _HEX_COLON_RE.match
+    pos = find(":")
+    while pos >= 0:
+        before = text[pos - 1] if pos else ":"
+        if match(text, pos) is not None and (before in _HEX or not before.isalnum()):
+            out.append(pos)
+        pos = find(":", pos + 1)
     return out

@@ -25,6 +25,7 @@ from dlp.model import Confidence
 __all__ = [
     "ANCHORS",
     "CATEGORIES",
+    "PATTERN_ANCHORS",
     "REGULATIONS",
     "Definition",
     "DictionaryDef",
@@ -39,7 +40,9 @@ _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 CATEGORIES = ("pii", "pci", "phi", "financial", "secret", "crm")
 REGULATIONS = ("gdpr", "ccpa", "hipaa", "pci-dss", "glba")
-ANCHORS = ("digits", "email", "literal", "letters-digits", "keyword", "dictionary", "table")
+ANCHORS = ("digits", "email", "literal", "letters-digits", "hex-colon", "keyword", "dictionary", "table")
+# Anchors a single pattern may name instead of its detector's: those that need no other field.
+PATTERN_ANCHORS = ("email", "letters-digits", "hex-colon")
 EXCLUDE_ACTIONS = ("drop", "lower")
 REGEX_TIMEOUT_SECONDS = 0.05
 
@@ -69,7 +72,7 @@ _TOP_KEYS = {
     "aggregate",
     "params",
 }
-_PATTERN_KEYS = {"id", "regex", "confidence", "requires_context"}
+_PATTERN_KEYS = {"id", "regex", "confidence", "requires_context", "anchor"}
 _CONFIDENCE_KEYS = {"valid", "context", "negative"}
 _DICTIONARY_KEYS = {"file", "confidence", "requires_context"}
 
@@ -82,6 +85,9 @@ class PatternDef:
     regex: regex.Pattern[str]
     confidence: Confidence
     requires_context: bool
+    anchor: str | None = None
+    """Where this pattern's candidates come from when not the detector's own anchor
+    (an IPv6 pattern of a detector anchored on digits runs at `hex-colon` candidates)."""
 
 
 @dataclass(frozen=True)
@@ -284,7 +290,10 @@ def _patterns(reader: _Reader, node: yaml.Node) -> tuple[PatternDef, ...]:
             raise reader.fail(fields["id"], f"{name}.id", f"duplicate pattern id '{pid}'")
         seen.add(pid)
         base, needs = _base(reader, fields, name)
-        out.append(PatternDef(pid, _compile(reader, fields["regex"], f"{name}.regex"), base, needs))
+        anchor = None
+        if "anchor" in fields:
+            anchor = reader.choice(fields["anchor"], f"{name}.anchor", PATTERN_ANCHORS)
+        out.append(PatternDef(pid, _compile(reader, fields["regex"], f"{name}.regex"), base, needs, anchor))
     return tuple(out)
 
 
@@ -337,6 +346,9 @@ def load_definition(
         if "patterns" not in f:
             raise reader.fail(root, "patterns", "missing")
         kw["patterns"] = _patterns(reader, f["patterns"])
+        if all(p.anchor not in (None, anchor) for p in kw["patterns"]):
+            message = f"no pattern runs at the detector's anchor ({anchor})"
+            raise reader.fail(f["patterns"], "patterns", message)
     if anchor == "literal":
         if "literals" not in f:
             raise reader.fail(root, "literals", "missing (required by anchor: literal)")

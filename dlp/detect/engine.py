@@ -41,7 +41,7 @@ import ahocorasick_rs
 import numpy as np
 import numpy.typing as npt
 
-from dlp.detect.anchors import digit_runs, find_all, letters_digits
+from dlp.detect.anchors import digit_runs, find_all, hex_colons, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
 from dlp.detect.masking import MASKS, NORMALISERS, KeyedHasher
 from dlp.detect.tabular import AGGREGATES, column_of, normalise_header
@@ -64,6 +64,9 @@ _EMAIL_BEFORE = 64
 _EMAIL_AFTER = 256
 _LITERAL_SPAN = 16384
 _IBAN_SPAN = 48
+# Around a hex-colon anchor: an IPv6 address is at most 39 characters (45 with a dotted tail).
+_HEX_BEFORE = 40
+_HEX_AFTER = 46
 _MAX_DIGITS = 64
 _HEADER_CACHE = 256
 # A space-joined digit run longer than any single value is also split at its spaces:
@@ -181,11 +184,13 @@ class _Detector:
         "validator",
     )
 
-    def __init__(self, d: Definition, index: int, trusted: bool) -> None:
+    def __init__(self, d: Definition, index: int, trusted: bool, anchor: str | None = None) -> None:
         self.d = d
         self.index = index
-        self.patterns = tuple(_Pattern(p, trusted) for p in d.patterns)
-        self.combined = _combined(d.patterns) if trusted else None
+        own = anchor or d.anchor
+        patterns = [p for p in d.patterns if (p.anchor or d.anchor) == own]
+        self.patterns = tuple(_Pattern(p, trusted) for p in patterns)
+        self.combined = _combined(patterns) if trusted else None
         self.validator: Callable[[str], bool | None] | None = VALIDATORS[d.validator] if d.validator else None
         self.filters = tuple(VALIDATORS[name] for name in d.filters)
         self.mask = MASKS[d.mask]
@@ -437,6 +442,12 @@ class Engine:
         self._by_anchor: dict[str, list[_Detector]] = {}
         for det in self._all:
             self._by_anchor.setdefault(det.d.anchor, []).append(det)
+            # A pattern that names another anchor runs there, in a view of its detector that
+            # holds only such patterns (same index: same keywords, context and findings).
+            for anchor in sorted({p.anchor for p in det.d.patterns if p.anchor not in (None, det.d.anchor)}):
+                assert anchor is not None
+                view = _Detector(det.d, det.index, det.d.id in trusted_ids, anchor)
+                self._by_anchor.setdefault(anchor, []).append(view)
         self._by_digits: list[tuple[_Detector, ...]] = [
             tuple(det for det in self._by_anchor.get("digits", ()) if det.d.digits[0] <= n <= det.d.digits[1])
             for n in range(_MAX_DIGITS + 1)
@@ -597,6 +608,14 @@ class Engine:
         for det in self._by_anchor.get("letters-digits", ()):
             for pos in letters_digits(text):
                 self._match_at(det, text, pos, min(n, pos + _IBAN_SPAN), hits)
+        for det in self._by_anchor.get("hex-colon", ()):
+            covered = -1
+            for pos in hex_colons(text):
+                if pos >= covered:
+                    before = len(hits)
+                    self._around(det, text, pos, max(0, pos - _HEX_BEFORE), min(n, pos + _HEX_AFTER), hits)
+                    if len(hits) > before:
+                        covered = hits[-1].end
         emails = self._by_anchor.get("email")
         if emails:
             for pos in find_all(text, "@"):

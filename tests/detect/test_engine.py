@@ -74,6 +74,16 @@ def test_exact_data_match_gets_only_the_digit_runs_it_can_use(engine: Engine) ->
     ]
 
 
+def test_ipv6_addresses_are_found_at_colons_and_times_are_not(engine: Engine) -> None:
+    text = "At 10:30:00 (a::b) 2607:f8b0:4004:c07::71, 2607:f8b0:4004:c07::72 and ::ffff:8.8.8.8 logged in."
+    found = [(f.detector, text[f.start : f.end], f.confidence) for f in _detect(engine, text)]
+    assert found == [
+        ("ip-address", "2607:f8b0:4004:c07::71", Confidence.LOW),
+        ("ip-address", "2607:f8b0:4004:c07::72", Confidence.LOW),
+        ("ip-address", "8.8.8.8", Confidence.LOW),
+    ]
+
+
 def test_same_value_same_hash_whatever_the_separators(engine: Engine) -> None:
     spaced = _detect(engine, f"card {CARD}")[0]
     plain = _detect(engine, "card " + CARD.replace(" ", ""))[0]

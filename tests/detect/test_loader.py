@@ -47,6 +47,8 @@ def _write(folder: Path, name: str, text: str) -> Path:
         ("keywords:", "filters: [not-timestamp, nope]\nkeywords:", 11, "filters[1]", "unknown filter"),
         ("id: shop-order", "id: other-name", 1, "id", "does not match the file name"),
         ("description: Order numbers of our shop.\n", "", 1, "description", "missing"),
+        ("    confidence: medium", "    anchor: digits", 10, "patterns[0].anchor", "not one of"),
+        ("    confidence: medium", "    anchor: email", 8, "patterns", "no pattern runs at the detector"),
     ],
 )
 def test_loader_error_names_file_line_and_field(
