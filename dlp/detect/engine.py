@@ -290,33 +290,23 @@ class _Scan:
 
     def keyword(self, table: dict[int, str], lo: int, hi: int, longest: int) -> str | None:
         """The keyword of `table` (automaton key index -> keyword) standing as a whole word and
-        starting earliest in [lo, hi], or None: a binary search in the match ends, then a
-        look at the few matches ending in range."""
-        ends = self.ends
-        if ends is None:
-            ends = self.ends = [match[2] for match in self.matches]
-        matches, low = self.matches, self.low
-        i = bisect.bisect_left(ends, lo + 1)
-        limit = hi + longest
-        count = len(ends)
-        best = -1
-        found: str | None = None
-        while i < count and ends[i] <= limit:
-            key, start, stop = matches[i]
-            i += 1
-            keyword = table.get(key)
-            if (
-                keyword is not None
-                and lo <= start <= hi
-                and (found is None or start < best)
-                and _is_word(low, start, stop - start)
-            ):
-                best, found = start, keyword
-        return found
+        starting earliest in [lo, hi], or None."""
+        found = self._words(table, lo, hi, longest)
+        return min(found)[2] if found else None
 
     def latest(self, table: dict[int, str], lo: int, hi: int, longest: int) -> tuple[int, str] | None:
         """The keyword of `table` standing as a whole word and starting latest in [lo, hi],
         with the offset where it ends, or None."""
+        found = self._words(table, lo, hi, longest)
+        if not found:
+            return None
+        _, stop, keyword = max(found, key=_start_then_shortest)
+        return stop, keyword
+
+    def _words(self, table: dict[int, str], lo: int, hi: int, longest: int) -> list[tuple[int, int, str]]:
+        """(start, end, keyword) of each keyword of `table` standing as a whole word and starting
+        in [lo, hi]: a binary search in the match ends, then a look at the few matches ending in
+        range (a keyword far from every candidate costs nothing)."""
         ends = self.ends
         if ends is None:
             ends = self.ends = [match[2] for match in self.matches]
@@ -324,20 +314,19 @@ class _Scan:
         i = bisect.bisect_left(ends, lo + 1)
         limit = hi + longest
         count = len(ends)
-        best = -1
-        found: tuple[int, str] | None = None
+        found = []
         while i < count and ends[i] <= limit:
             key, start, stop = matches[i]
             i += 1
             keyword = table.get(key)
-            if (
-                keyword is not None
-                and lo <= start <= hi
-                and start > best
-                and _is_word(low, start, stop - start)
-            ):
-                best, found = start, (stop, keyword)
+            if keyword is not None and lo <= start <= hi and _is_word(low, start, stop - start):
+                found.append((start, stop, keyword))
         return found
+
+
+def _start_then_shortest(word: tuple[int, int, str]) -> tuple[int, int]:
+    """Order of (start, end, keyword) matches for `max`: latest start, at one start the shortest."""
+    return word[0], -word[1]
 
 
 def _ascii_digits(text: str) -> str:
