@@ -41,7 +41,7 @@ import ahocorasick_rs
 import numpy as np
 import numpy.typing as npt
 
-from dlp.detect.anchors import digit_runs, find_all, hex_colons, letters_digits
+from dlp.detect.anchors import classes, digit_runs, find_all, hex_colons, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
 from dlp.detect.masking import MASKS, NORMALISERS, KeyedHasher
 from dlp.detect.tabular import AGGREGATES, column_of, normalise_header
@@ -570,11 +570,12 @@ class Engine:
     def _anchored(self, scan: _Scan, hits: list[_Hit]) -> None:
         text = scan.text
         n = len(text)
+        kinds = classes(text)
         if "digits" in self._by_anchor or scan.keep_runs:
             plans, candidate = self._digit_plans, _digit_candidate
             keep, kept = scan.keep_runs, scan.runs
             wanted, longest = scan.run_counts or (None, 0)
-            for start, end in digit_runs(text):
+            for start, end in digit_runs(kinds):
                 seg = text[start:end]
                 count = len(seg.translate(_SEPARATORS))
                 if keep and (wanted is None or count in wanted or (count > longest and " " in seg)):
@@ -595,7 +596,7 @@ class Engine:
                                     candidate(plan, text, pos, pos + size, token, hits)
                         pos += size + 1
         for det in self._by_anchor.get("letters-digits", ()):
-            for pos in letters_digits(text):
+            for pos in letters_digits(kinds):
                 self._match_at(det, text, pos, min(n, pos + _IBAN_SPAN), hits)
         for det in self._by_anchor.get("hex-colon", ()):
             covered = -1
