@@ -8,9 +8,10 @@ scans a part's text in a few cheap passes and only then runs regexes, in small r
    scans twice as fast as a `str`) over the lower-cased text finds
    every keyword, negative keyword, literal key prefix and dictionary term of every
    detector at once; keyword matches are kept as they come, unsorted per detector;
-2. cheap anchor scans (`dlp.detect.anchors`) find digit runs, IBAN-like letter-digit
-   starts and '@' signs; each digit run goes only to the detectors whose values have
-   that many digits;
+2. cheap anchor scans (`dlp.detect.anchors`, over one byte of character class per
+   character) find digit runs, IBAN-like letter-digit starts, '@' signs and IPv6-like
+   colons; each digit run goes only to the detectors whose values have that many digits
+   (digits of other scripts were first read as ASCII ones);
 3. each anchored detector's patterns run in a region of a few dozen characters around
    its candidates (keyword-anchored detectors: in a window after their keyword), then
    its validator and filters (Presidio semantics: True raises, False drops, None keeps);
