@@ -8,7 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dlp.detect.anchors import MIN_RUN, classes, digit_runs, letters_digits
+from dlp.detect.anchors import MIN_RUN, classes, digit_runs, hex_colons, letters_digits
 
 _REFERENCE_RUN = re.compile(r"[0-9](?=[0-9 \-./()]{5})[0-9]*(?:[ \-./()]{1,2}[0-9]+)*")
 _REFERENCE_IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}")
@@ -43,3 +43,8 @@ def test_offsets_are_character_offsets_after_non_ascii_text() -> None:
     text = "\u00dcberweisung \U0001f600 an DE89 3704 0044 0532 0130 00, Tel. 030 1234-5678"
     assert letters_digits(classes(text)) == [text.index("DE89")]
     assert [text[s:e] for s, e in digit_runs(classes(text))] == ["89 3704 0044 0532 0130 00", "030 1234-5678"]
+
+
+def test_hex_colons_are_runs_shaped_like_ipv6_not_times() -> None:
+    text = "at 10:30:00 from 2001:db8::1, 1:2:3:4:5:6:7:8 and fe80::1%eth0; ratio 16:9:4; Note::x"
+    assert hex_colons(text) == [text.index(":db8"), text.index(":2:3"), text.index("::1%")]
