@@ -273,8 +273,9 @@ class EdmCondition:
         ]
 
     def _records(self, finding: Finding) -> int:
-        """The finding's records matched on at least `min_columns` columns (its
-        `records_min_columns_N` attribute; all its records when its best record has too few)."""
+        """The finding's records matched on at least `min_columns` columns: none when even its
+        best record has fewer, else its `records_min_columns_N` attribute (all its records
+        when the attribute is absent or `min_columns` is 1)."""
         if (_as_int(finding.attributes.get("columns", 1)) or 0) < self.min_columns:
             return 0
         key = f"records_min_columns_{self.min_columns}"
