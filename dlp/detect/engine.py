@@ -600,13 +600,8 @@ class Engine:
             for pos in letters_digits(kinds):
                 self._match_at(det, text, pos, min(n, pos + _IBAN_SPAN), hits)
         for det in self._by_anchor.get("hex-colon", ()):
-            covered = -1
             for pos in hex_colons(text):
-                if pos >= covered:
-                    before = len(hits)
-                    self._around(det, text, pos, max(0, pos - _HEX_BEFORE), min(n, pos + _HEX_AFTER), hits)
-                    if len(hits) > before:
-                        covered = hits[-1].end
+                self._around(det, text, pos, max(0, pos - _HEX_BEFORE), min(n, pos + _HEX_AFTER), hits)
         emails = self._by_anchor.get("email")
         if emails:
             for pos in find_all(text, "@"):
