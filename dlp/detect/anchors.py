@@ -25,13 +25,16 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MIN_RUN", "classes", "digit_runs", "find_all", "hex_colons", "letters_digits"]
+__all__ = ["DIGIT", "MIN_RUN", "classes", "digit_runs", "find_all", "hex_colons", "letters_digits"]
 
 MIN_RUN = 6
+DIGIT = ord("0")
+"""The class byte of an ASCII digit: `classes(text).count(DIGIT, start, end)` is how many
+digits text[start:end] holds."""
 
 _CLASS_TABLE = bytearray(b"x" * 256)
 for _byte in b"0123456789":
-    _CLASS_TABLE[_byte] = ord("0")
+    _CLASS_TABLE[_byte] = DIGIT
 for _byte in b" -./()":
     _CLASS_TABLE[_byte] = ord("s")
 for _byte in range(ord("A"), ord("Z") + 1):

@@ -42,7 +42,7 @@ import ahocorasick_rs
 import numpy as np
 import numpy.typing as npt
 
-from dlp.detect.anchors import classes, digit_runs, find_all, hex_colons, letters_digits
+from dlp.detect.anchors import DIGIT, classes, digit_runs, find_all, hex_colons, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
 from dlp.detect.masking import MASKS, NORMALISERS, KeyedHasher
 from dlp.detect.tabular import AGGREGATES, column_of, normalise_header
@@ -76,7 +76,6 @@ _SUBRUN_MIN_DIGITS = 7
 # A trigger keyword is a label: its value follows it. Only a quarter of the window is searched
 # before the keyword ("E11.9 (ICD-10)"), so a value belonging to the previous label is not taken.
 _BACKWARD = 4
-_SEPARATORS = str.maketrans("", "", " -./()")
 # Up to this many automaton keys the automaton is a DFA (fastest scan; its memory grows with
 # the keys); a large dictionary gets the library's default, a compact NFA.
 _DFA_KEYS = 20_000
@@ -578,7 +577,7 @@ class Engine:
             wanted, longest = scan.run_counts or (None, 0)
             for start, end in digit_runs(kinds):
                 seg = text[start:end]
-                count = len(seg.translate(_SEPARATORS))
+                count = kinds.count(DIGIT, start, end)
                 if keep and (wanted is None or count in wanted or (count > longest and " " in seg)):
                     kept.append((DIGIT_RUN, seg, start, end))
                 if count <= _MAX_DIGITS:
@@ -590,7 +589,7 @@ class Engine:
                     for token in seg.split(" "):
                         size = len(token)
                         if size >= _SUBRUN_MIN_DIGITS:
-                            tcount = len(token.translate(_SEPARATORS))
+                            tcount = kinds.count(DIGIT, pos, pos + size)
                             if _SUBRUN_MIN_DIGITS <= tcount <= _MAX_DIGITS and tcount != count:
                                 plan = plans[tcount]
                                 if plan is not None:
