@@ -4,6 +4,7 @@ quarantined exactly once; every other one got a 4xx or 5xx and is nowhere."""
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,27 +38,48 @@ def send(
     xforward: str | None = None,
     timeout: float = 30,
 ) -> Outcome:
-    """One SMTP transaction with smtplib; the outcome of the final reply."""
+    """One SMTP transaction with smtplib; the outcome of the final reply. The reply to QUIT
+    does not change it: a relay that is stopping answers the next command with 421, as RFC
+    5321 allows, once the message in flight has its answer."""
     try:
-        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=timeout) as client:
-            client.ehlo("client.test")
-            if xforward is not None:
-                code, text = client.docmd("XFORWARD", xforward)
-                if code != 250:
-                    return Outcome(code, text.decode())
-            code, text = client.mail(sender, list(mail_options))
-            if code != 250:
-                return Outcome(code, text.decode())
-            for recipient in recipients:
-                code, text = client.rcpt(recipient, list(rcpt_options))
-                if code not in (250, 251):
-                    return Outcome(code, text.decode())
-            code, text = client.data(data)
-            return Outcome(code, text.decode())
+        client = smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=timeout)
     except smtplib.SMTPConnectError as exc:
         return Outcome(exc.smtp_code, exc.smtp_error.decode())
     except (smtplib.SMTPServerDisconnected, ConnectionError):
         return Outcome(0, "disconnected")
+    try:
+        return _transaction(client, data, sender, recipients, mail_options, rcpt_options, xforward)
+    except (smtplib.SMTPServerDisconnected, ConnectionError):
+        return Outcome(0, "disconnected")
+    finally:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()
+        client.close()
+
+
+def _transaction(
+    client: smtplib.SMTP,
+    data: bytes,
+    sender: str,
+    recipients: Sequence[str],
+    mail_options: Sequence[str],
+    rcpt_options: Sequence[str],
+    xforward: str | None,
+) -> Outcome:
+    client.ehlo("client.test")
+    if xforward is not None:
+        code, text = client.docmd("XFORWARD", xforward)
+        if code != 250:
+            return Outcome(code, text.decode())
+    code, text = client.mail(sender, list(mail_options))
+    if code != 250:
+        return Outcome(code, text.decode())
+    for recipient in recipients:
+        code, text = client.rcpt(recipient, list(rcpt_options))
+        if code not in (250, 251):
+            return Outcome(code, text.decode())
+    code, text = client.data(data)
+    return Outcome(code, text.decode())
 
 
 def make_message(marker: str, body: str = "Hello.\n", attachment: bytes | None = None) -> bytes:
