@@ -156,10 +156,12 @@ class Relay:
     async def handle_EHLO(
         self, server: RelaySMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
-        """Announce DSN and XFORWARD besides aiosmtpd's own extensions."""
+        """Announce DSN and XFORWARD besides aiosmtpd's own extensions, and not the AUTH
+        that aiosmtpd announces after STARTTLS (the relay has no logins)."""
         session.host_name = hostname
         extra = ["250-DSN", "250-ENHANCEDSTATUSCODES", "250-XFORWARD " + " ".join(XFORWARD_ATTRIBUTES)]
-        return [*responses[:-1], *extra, responses[-1]]
+        own = [line for line in responses[:-1] if not line.startswith("250-AUTH")]
+        return [*own, *extra, responses[-1]]
 
     async def handle_exception(self, error: Exception) -> str:
         """Never a permanent 500 for our own failure: the MTA keeps the mail and retries."""

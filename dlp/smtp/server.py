@@ -12,6 +12,10 @@ What stock aiosmtpd 1.4.6 does that a relay must not:
   message size limit, so such a message is scanned and relayed as received (memory per
   connection stays bounded by the size limit, as it is for the message itself);
 - answers the size limit with `552 Error: ...`: here `552 5.3.4`;
+- announces `AUTH LOGIN PLAIN` after STARTTLS although no credentials exist (every
+  attempt fails with 535, and a client with a password for this host then defers or
+  bounces its mail): the relay trusts client networks, not logins, so AUTH is neither
+  announced (see `Relay.handle_EHLO`) nor accepted (502 5.5.1);
 - reads DATA line by line in Python: here in chunks, with the same end-of-data rule.
 Admission (client networks, connection limit) is decided before the greeting.
 """
@@ -181,6 +185,10 @@ class RelaySMTP(SMTP):
             if ended:
                 return (b"".join(chunks)[:-3] if not too_big else b""), too_big
             before = (before + chunk)[-2:]
+
+    async def smtp_AUTH(self, arg: str | None) -> None:
+        """No SMTP AUTH: clients are admitted by network (smtp.client_networks)."""
+        await self.push(replies.AUTH_UNSUPPORTED)
 
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         """Postfix's XFORWARD: the original client's name, address, HELO etc. (trusted

@@ -60,3 +60,32 @@ async def test_next_hop_tls(tmp_path: Path, mode: str, delivered: bool) -> None:
     await sink.close()
     assert [r.data for r in sink.received] == ([data] if delivered else [])
     assert [r.tls for r in sink.received] == ([mode == "opportunistic"] if delivered else [])
+
+
+async def test_no_auth_offered_or_accepted_after_starttls(
+    make_relay: RelayFactory, sink: Sink, tmp_path: Path
+) -> None:
+    """aiosmtpd announces AUTH LOGIN PLAIN once TLS is up, with no credentials behind it:
+    a client holding a password for the relay would try it, get 535 and defer its mail."""
+    cert, key = self_signed(tmp_path)
+    relay = await make_relay(f"smtp://127.0.0.1:{sink.port}", tls_cert=str(cert), tls_key=str(key))
+    data = make_message("tls-auth")
+
+    def talk() -> tuple[list[str], tuple[int, bytes], tuple[int, bytes], tuple[int, bytes]]:
+        with smtplib.SMTP("127.0.0.1", relay.port) as client:
+            client.ehlo("client.test")
+            client.starttls(context=ssl.create_default_context(cafile=str(cert)))
+            client.ehlo("client.test")
+            offered = sorted(client.esmtp_features)
+            auth = client.docmd("AUTH", "PLAIN AGFsaWNlAHNlY3JldA==")
+            help_text = client.docmd("HELP")
+            client.mail("alice@corp.example")
+            client.rcpt("bob@partner.example")
+            return offered, auth, help_text, client.data(data)
+
+    offered, auth, help_text, (code, text) = await asyncio.to_thread(talk)
+    assert offered == ["8bitmime", "dsn", "enhancedstatuscodes", "help", "size", "smtputf8", "xforward"]
+    assert f"{auth[0]} {auth[1].decode()}" == replies.AUTH_UNSUPPORTED
+    assert b"AUTH" not in help_text[1]
+    assert f"{code} {text.decode()}" == replies.DELIVERED
+    assert [r.data for r in sink.received] == [data]
