@@ -83,6 +83,7 @@ _SIGNATURES = (
 _ZIP_PREFIXES = ("application/vnd.openxmlformats-officedocument.", "application/vnd.oasis.opendocument.")
 _TABLE_NAMES = re.compile(r"\.(csv|tsv|tab)$", re.IGNORECASE)
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]?[^\r\n]*\r?$")
+_MBOX_FROM = re.compile(rb"^From \S+ [^\r\n]*\r?$")
 _MAIL_HEADERS = frozenset(
     {b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"received", b"return-path"}
 )
@@ -144,9 +145,16 @@ _HTML_TAGS = (b"<html", b"<body", b"<head>", b"<!doctype html")
 
 def _looks_like_mail(head: bytes) -> bool:
     """At least two known mail headers in an unbroken block of header lines at the start
-    (checked before libmagic, which is slow on mail-like text and calls much of it plain)."""
+    (checked before libmagic, which is slow on mail-like text and calls much of it plain).
+
+    The block may follow an mbox `From ` separator line and may run past the head (an
+    Exchange message carries dozens of `X-MS-*` fields before `From:`): every complete
+    line of the head counts, the last, possibly cut, one does not."""
+    lines = head.split(b"\n")[:-1]
+    if lines and _MBOX_FROM.match(lines[0]):
+        lines = lines[1:]
     known = 0
-    for line in head.split(b"\n")[:40]:
+    for line in lines:
         if line in (b"", b"\r"):
             return known >= 2
         if line[:1] in (b" ", b"\t"):
