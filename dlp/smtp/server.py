@@ -16,7 +16,10 @@ What stock aiosmtpd 1.4.6 does that a relay must not:
   attempt fails with 535, and a client with a password for this host then defers or
   bounces its mail): the relay trusts client networks, not logins, so AUTH is neither
   announced (see `Relay.handle_EHLO`) nor accepted (502 5.5.1);
-- reads DATA line by line in Python: here in chunks, with the same end-of-data rule.
+- reads DATA line by line in Python: here in chunks, with the same end-of-data rule;
+- answers most commands without an RFC 3463 status code ("250 OK", "503 Error: nested
+  MAIL command") although ENHANCEDSTATUSCODES is announced, which RFC 2034 forbids: here
+  every 2xx, 4xx and 5xx reply but the greeting and the answers to EHLO/HELO has one.
 Admission (client networks, connection limit) is decided before the greeting.
 """
 
@@ -25,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, syntax
 
 from dlp import metrics
 from dlp.smtp import replies
@@ -39,6 +43,15 @@ MAIL_PASSTHROUGH = frozenset({"RET", "ENVID", "AUTH"})
 RCPT_PASSTHROUGH = frozenset({"NOTIFY", "ORCPT"})
 XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
 _AIOSMTPD_TOO_BIG = ("552 Error: Too much mail data", "552 Error: message size exceeds")
+_STATUS_CODE = re.compile(r"[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
+_STATUS_DETAIL = {
+    "500": "5.5.2",
+    "501": "5.5.4",
+    "502": "5.5.1",
+    "503": "5.5.1",
+    "504": "5.5.4",
+    "555": "5.5.4",
+}
 
 
 class RelayEnvelope(Envelope):
@@ -106,10 +119,26 @@ class RelaySMTP(SMTP):
         super().connection_lost(error)
 
     async def push(self, status: AnyStr) -> None:
-        if isinstance(status, str) and status.startswith(_AIOSMTPD_TOO_BIG):
-            status = replies.TOO_BIG
+        if isinstance(status, str):
+            status = replies.TOO_BIG if status.startswith(_AIOSMTPD_TOO_BIG) else self._with_status(status)
         await super().push(status)
 
+    def _with_status(self, reply: str) -> str:
+        """`reply` with an RFC 3463 status code after the reply code when it has none
+        (ENHANCEDSTATUSCODES is announced); the greeting and the EHLO/HELO answers stay."""
+        code = reply[:3]
+        if (
+            code[:1] not in ("2", "4", "5")
+            or _STATUS_CODE.match(reply)
+            or reply.startswith("250-")
+            or reply in ("250 HELP", f"250 {self.hostname}")
+            or reply.startswith(f"220 {self.hostname} ")
+        ):
+            return reply
+        detail = _STATUS_DETAIL.get(code, f"{code[0]}.0.0")
+        return f"{code} {detail} {reply[4:]}".rstrip()
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_MAIL(self, arg: str | None) -> None:
         if self._closing():
             await self.push(replies.SHUTTING_DOWN)
@@ -121,6 +150,7 @@ class RelaySMTP(SMTP):
         if not had_sender and self.envelope.mail_from:
             self.relay_envelope().passthrough_mail = extra
 
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_RCPT(self, arg: str | None) -> None:
         assert self.envelope is not None
         before = len(self.envelope.rcpt_tos)
@@ -129,6 +159,7 @@ class RelaySMTP(SMTP):
         if len(self.envelope.rcpt_tos) > before:
             self.relay_envelope().rcpt_params.append(extra)
 
+    @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA with the same rules (only CRLF "." CRLF ends the data, so the
         SMTP-smuggling fix of 1.4.5 holds; dot-stuffing is removed; an oversized message
@@ -190,6 +221,7 @@ class RelaySMTP(SMTP):
         """No SMTP AUTH: clients are admitted by network (smtp.client_networks)."""
         await self.push(replies.AUTH_UNSUPPORTED)
 
+    @syntax("XFORWARD attribute=value ...")
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         """Postfix's XFORWARD: the original client's name, address, HELO etc. (trusted
         because only configured client networks get this far)."""

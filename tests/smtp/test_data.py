@@ -62,14 +62,14 @@ async def test_end_of_data(
     relay = await make_relay(f"smtp://127.0.0.1:{sink.port}")
     seen = await asyncio.to_thread(_converse, relay.port, payload)
     assert seen[3] == b"354 End data with <CR><LF>.<CR><LF>"
-    assert seen[4:] == [replies.DELIVERED.encode(), b"221 Bye"]
+    assert seen[4:] == [replies.DELIVERED.encode(), b"221 2.0.0 Bye"]
     assert [r.data for r in sink.received] == [content]
 
 
 async def test_oversized_data_is_read_to_the_end_then_refused(make_relay: RelayFactory, sink: Sink) -> None:
     relay = await make_relay(f"smtp://127.0.0.1:{sink.port}", max_message_bytes=5000)
     seen = await asyncio.to_thread(_converse, relay.port, HEAD + (b"y" * 99 + b"\r\n") * 200 + b".\r\n")
-    assert seen[4:] == [replies.TOO_BIG.encode(), b"221 Bye"]
+    assert seen[4:] == [replies.TOO_BIG.encode(), b"221 2.0.0 Bye"]
     assert sink.received == []
 
 

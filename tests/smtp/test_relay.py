@@ -55,6 +55,60 @@ async def test_greeting_and_extensions(make_relay: RelayFactory, sink: Sink) -> 
     ]
 
 
+def _dialogue(port: int, commands: list[bytes]) -> list[bytes]:
+    """Send each command and collect its reply (the last line of a multi-line one)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        stream = conn.makefile("rwb")
+        seen = [stream.readline().rstrip()]
+        for command in commands:
+            stream.write(command + b"\r\n")
+            stream.flush()
+            while (line := stream.readline())[3:4] == b"-":
+                continue
+            seen.append(line.rstrip())
+        return seen
+
+
+async def test_every_reply_has_an_enhanced_status_code(make_relay: RelayFactory, sink: Sink) -> None:
+    """ENHANCEDSTATUSCODES is announced, so (RFC 2034) every 2xx/4xx/5xx reply but the
+    greeting and the EHLO/HELO answers carries an RFC 3463 code; aiosmtpd's own replies
+    ("250 OK", "503 Error: nested MAIL command") had none."""
+    relay = await make_relay(_hop(sink))
+    commands = [
+        b"EHLO client.test",
+        b"NOOP",
+        b"VRFY bob@partner.example",
+        b"HELP MAIL",
+        b"MAIL FROM:<alice@corp.example>",
+        b"MAIL FROM:<alice@corp.example>",
+        b"RCPT TO:<bob@partner.example>",
+        b"RCPT TO:",
+        b"BDAT 5 LAST",
+        b"RSET",
+        b"DATA",
+        b"HELO client.test",
+        b"QUIT",
+    ]
+    seen = await asyncio.to_thread(_dialogue, relay.port, commands)
+    assert seen == [
+        b"220 relay.test ESMTP",
+        b"250 HELP",
+        b"250 2.0.0 OK",
+        b"252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery",
+        b"250 2.0.0 Syntax: MAIL FROM: <address> [SP <mail-parameters>]",
+        b"250 2.0.0 OK",
+        b"503 5.5.1 Error: nested MAIL command",
+        b"250 2.0.0 OK",
+        b"501 5.5.4 Syntax: RCPT TO: <address> [SP <mail-parameters>]",
+        b'500 5.5.2 Error: command "BDAT" not recognized',
+        b"250 2.0.0 OK",
+        b"503 5.5.1 Error: need RCPT command",
+        b"250 relay.test",
+        b"221 2.0.0 Bye",
+    ]
+    assert sink.received == []
+
+
 async def test_pass_through_is_byte_identical_and_strips_forged_headers(
     make_relay: RelayFactory, sink: Sink
 ) -> None:
