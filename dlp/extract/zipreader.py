@@ -4,14 +4,15 @@ data overlap (David Fifield's overlapping-entry bomb, which Python 3.11's zipfil
 not detect), and member data decompressed block by block (bounded output per call) so
 the caller can enforce its size, ratio and time limits while decompressing.
 
-Supported methods: stored, deflate, bzip2; encrypted entries (traditional or AES) are
-reported as such, other methods as unsupported.
+Supported methods: stored, deflate, bzip2, LZMA (7-Zip and WinZip write it on request);
+encrypted entries (traditional or AES) are reported as such, other methods as unsupported.
 """
 
 from __future__ import annotations
 
 import bz2
 import itertools
+import lzma
 import struct
 import zlib
 from collections.abc import Iterator
@@ -29,8 +30,9 @@ _MAX_COMMENT = 65535
 _READ = 64 * 1024
 _READ_BZIP2 = 4096
 _OUT = 256 * 1024
+_MAX_LZMA_DICTIONARY = 1 << 30
 
-STORED, DEFLATED, BZIP2, AES = 0, 8, 12, 99
+STORED, DEFLATED, BZIP2, LZMA, AES = 0, 8, 12, 14, 99
 _FLAG_ENCRYPTED = 0x1
 _FLAG_STRONG = 0x40
 _FLAG_UTF8 = 0x800
@@ -66,7 +68,7 @@ class ZipEntry:
     @property
     def supported(self) -> bool:
         """Whether we can decompress this entry's method."""
-        return self.method in (STORED, DEFLATED, BZIP2)
+        return self.method in (STORED, DEFLATED, BZIP2, LZMA)
 
 
 class ZipArchive:
@@ -185,7 +187,7 @@ class ZipArchive:
     def _raw(self, entry: ZipEntry) -> Iterator[bytes]:
         left = entry.compressed_size
         position = entry.data_offset
-        step = _READ if entry.method != BZIP2 else _READ_BZIP2
+        step = _READ if entry.method not in (BZIP2, LZMA) else _READ_BZIP2
         while left > 0:
             self.stream.seek(position)
             data = self.stream.read(min(step, left))
@@ -226,8 +228,12 @@ def _decompressed(method: int, raw: Iterator[bytes], progress: list[int]) -> Ite
         rest = inflater.flush()
         if rest:
             yield rest
-    elif method == BZIP2:
-        unbzip = bz2.BZ2Decompressor()
+    elif method in (BZIP2, LZMA):
+        unbzip: bz2.BZ2Decompressor | lzma.LZMADecompressor
+        if method == BZIP2:
+            unbzip = bz2.BZ2Decompressor()
+        else:
+            unbzip, raw = _lzma_start(raw, progress)
         for data in raw:
             if unbzip.eof:
                 break
@@ -241,6 +247,28 @@ def _decompressed(method: int, raw: Iterator[bytes], progress: list[int]) -> Ite
                 out = unbzip.decompress(b"", _OUT)
     else:
         raise ZipError(f"unsupported method {method}")
+
+
+def _lzma_start(raw: Iterator[bytes], progress: list[int]) -> tuple[lzma.LZMADecompressor, Iterator[bytes]]:
+    """A raw LZMA1 decompressor set up from the entry's LZMA header (APPNOTE 5.8.8: a
+    version, the properties' size, then lc/lp/pb and the dictionary size) taken off the
+    front of `raw`, and the compressed data that follows it."""
+    head = b""
+    for data in raw:
+        head += data
+        if len(head) >= 4 and len(head) >= 4 + struct.unpack_from("<H", head, 2)[0]:
+            break
+    size = struct.unpack_from("<H", head, 2)[0] if len(head) >= 4 else 0
+    if size < 5 or len(head) < 4 + size or head[4] >= 9 * 5 * 5:
+        raise ZipError("damaged LZMA header")
+    lc, rest = head[4] % 9, head[4] // 9
+    dictionary = struct.unpack_from("<L", head, 5)[0]
+    if dictionary > _MAX_LZMA_DICTIONARY:
+        raise ZipError("LZMA dictionary too large")
+    progress[0] += 4 + size
+    lzma1 = {"id": lzma.FILTER_LZMA1, "dict_size": dictionary, "lc": lc, "lp": rest % 5, "pb": rest // 5}
+    decompressor = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma1])
+    return decompressor, itertools.chain([head[4 + size :]], raw)
 
 
 def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
