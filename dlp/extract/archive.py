@@ -103,12 +103,13 @@ _OPENERS: dict[str, Callable[[IO[bytes]], gzip.GzipFile | bz2.BZ2File | lzma.LZM
     Kind.BZIP2: lambda f: bz2.BZ2File(f, mode="rb"),
     Kind.XZ: lambda f: lzma.LZMAFile(f, mode="rb"),  # noqa: SIM115
 }
-_SUFFIXES = re.compile(r"\.(t?gz|t?bz2?|t?xz|tbz|z)$", re.IGNORECASE)
+_SUFFIXES = re.compile(r"\.(t?gz|t?bz2?|t?xz|tbz|z|lzma|tlz)$", re.IGNORECASE)
 
 
 def read_compressed(node: Node, ctx: Context, kind: str) -> Iterator[Part]:
-    """A gzip, bzip2 or xz stream: decompressed under the limits, then extracted; a
-    compressed TAR lists its members directly under this node."""
+    """A gzip, bzip2, xz or legacy LZMA (`.lzma`, `.tlz`, read by the same opener as xz)
+    stream: decompressed under the limits, then extracted; a compressed TAR lists its
+    members directly under this node."""
     stream = node.blob.stream
     stream.seek(0)
     reader = _OPENERS[kind](stream)

@@ -64,6 +64,7 @@ _BY_MIME = {
     "application/x-gzip": Kind.GZIP,
     "application/x-bzip2": Kind.BZIP2,
     "application/x-xz": Kind.XZ,
+    "application/x-lzma": Kind.XZ,
     "application/x-7z-compressed": Kind.SEVENZIP,
     "application/pdf": Kind.PDF,
     "application/encrypted": Kind.ENCRYPTED,
