@@ -48,6 +48,7 @@ async def test_greeting_and_extensions(make_relay: RelayFactory, sink: Sink) -> 
         b"SIZE 123456",
         b"8BITMIME",
         b"SMTPUTF8",
+        b"PIPELINING",
         b"DSN",
         b"ENHANCEDSTATUSCODES",
         b"XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE",
@@ -107,6 +108,52 @@ async def test_every_reply_has_an_enhanced_status_code(make_relay: RelayFactory,
         b"221 2.0.0 Bye",
     ]
     assert sink.received == []
+
+
+def _pipelined(port: int, groups: list[tuple[bytes, int]]) -> list[bytes]:
+    """Send each group of commands in one write and read its `count` replies."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        stream = conn.makefile("rwb")
+        seen = [stream.readline().rstrip()]
+        for group, count in groups:
+            stream.write(group)
+            stream.flush()
+            for _ in range(count):
+                while (line := stream.readline())[3:4] == b"-":
+                    continue
+                seen.append(line.rstrip())
+        return seen
+
+
+async def test_pipelined_burst_of_three_messages(make_relay: RelayFactory, sink: Sink) -> None:
+    """PIPELINING is announced: MAIL, RCPTs and DATA in one packet, the message, its "."
+    and the next transaction's commands in the next, three messages in one session."""
+    relay = await make_relay(_hop(sink))
+    bodies = [make_message(f"burst-{n}") for n in range(3)]
+    envelope = (
+        b"MAIL FROM:<alice@corp.example>\r\n"
+        b"RCPT TO:<bob@partner.example>\r\nRCPT TO:<carol@corp.example>\r\nDATA\r\n"
+    )
+    groups = [(b"EHLO client.test\r\n" + envelope, 5)]
+    groups += [(bodies[0] + b".\r\nRSET\r\n" + envelope, 6), (bodies[1] + b".\r\n" + envelope, 5)]
+    groups += [(bodies[2] + b".\r\nQUIT\r\n", 2)]
+    seen = await asyncio.to_thread(_pipelined, relay.port, groups)
+    transaction = [b"250 2.0.0 OK", b"250 2.0.0 OK", b"250 2.0.0 OK", b"354 End data with <CR><LF>.<CR><LF>"]
+    delivered = replies.DELIVERED.encode()
+    assert seen == [
+        b"220 relay.test ESMTP",
+        b"250 HELP",
+        *transaction,
+        delivered,
+        b"250 2.0.0 OK",
+        *transaction,
+        delivered,
+        *transaction,
+        delivered,
+        b"221 2.0.0 Bye",
+    ]
+    assert [r.data for r in sink.received] == bodies
+    assert {r.recipients for r in sink.received} == {("bob@partner.example", "carol@corp.example")}
 
 
 async def test_pass_through_is_byte_identical_and_strips_forged_headers(

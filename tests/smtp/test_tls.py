@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import socket
 import ssl
 from pathlib import Path
 
@@ -84,8 +85,58 @@ async def test_no_auth_offered_or_accepted_after_starttls(
             return offered, auth, help_text, client.data(data)
 
     offered, auth, help_text, (code, text) = await asyncio.to_thread(talk)
-    assert offered == ["8bitmime", "dsn", "enhancedstatuscodes", "help", "size", "smtputf8", "xforward"]
+    assert offered == [
+        "8bitmime",
+        "dsn",
+        "enhancedstatuscodes",
+        "help",
+        "pipelining",
+        "size",
+        "smtputf8",
+        "xforward",
+    ]
     assert f"{auth[0]} {auth[1].decode()}" == replies.AUTH_UNSUPPORTED
     assert b"AUTH" not in help_text[1]
     assert f"{code} {text.decode()}" == replies.DELIVERED
     assert [r.data for r in sink.received] == [data]
+
+
+async def test_commands_pipelined_behind_starttls_are_discarded(
+    make_relay: RelayFactory, sink: Sink, tmp_path: Path
+) -> None:
+    """PIPELINING is announced, so a MAIL smuggled in the same packet as STARTTLS (sent in
+    clear, CVE-2011-0411 style) must not count once TLS is up."""
+    cert, key = self_signed(tmp_path)
+    relay = await make_relay(f"smtp://127.0.0.1:{sink.port}", tls_cert=str(cert), tls_key=str(key))
+
+    def talk() -> list[bytes]:
+        with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as conn:
+            plain = conn.makefile("rwb")
+            seen = [plain.readline().rstrip()]
+            plain.write(b"EHLO client.test\r\n")
+            plain.flush()
+            while (line := plain.readline())[3:4] == b"-":
+                continue
+            plain.write(b"STARTTLS\r\nMAIL FROM:<mallory@evil.example>\r\n")
+            plain.flush()
+            seen.append(plain.readline().rstrip())
+            context = ssl.create_default_context(cafile=str(cert))
+            with context.wrap_socket(conn, server_hostname="localhost") as secure:
+                stream = secure.makefile("rwb")
+                for command in (b"EHLO client.test", b"RCPT TO:<bob@partner.example>", b"QUIT"):
+                    stream.write(command + b"\r\n")
+                    stream.flush()
+                    while (line := stream.readline())[3:4] == b"-":
+                        continue
+                    seen.append(line.rstrip())
+            return seen
+
+    seen = await asyncio.to_thread(talk)
+    assert seen == [
+        b"220 relay.test ESMTP",
+        b"220 2.0.0 Ready to start TLS",
+        b"250 HELP",
+        b"503 5.5.1 Error: need MAIL command",
+        b"221 2.0.0 Bye",
+    ]
+    assert sink.received == []
