@@ -37,6 +37,7 @@ class Kind:
     XZ = "xz"
     SEVENZIP = "7z"
     PDF = "pdf"
+    OLE = "ole"
     ENCRYPTED = "encrypted"
     EMPTY = "empty"
     BINARY = "binary"
@@ -81,6 +82,7 @@ _SIGNATURES = (
     (b"%PDF-", Kind.PDF, "application/pdf"),
     (b"{\\rtf", Kind.RTF, "text/rtf"),
 )
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_PREFIXES = ("application/vnd.openxmlformats-officedocument.", "application/vnd.oasis.opendocument.")
 _TABLE_NAMES = re.compile(r"\.(csv|tsv|tab)$", re.IGNORECASE)
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]?[^\r\n]*\r?$")
@@ -115,6 +117,8 @@ def sniff(head: bytes, name: str | None = None) -> tuple[str, str]:
         return Kind.ZIP, mime
     if mime == "application/CDFV2-encrypted" or mime == "application/encrypted":
         return Kind.ENCRYPTED, mime
+    if head.startswith(_OLE):
+        return Kind.OLE, mime
     kind = _BY_MIME.get(mime)
     if kind is None and mime.startswith("text/"):
         return _text_kind(head, name)

@@ -1,0 +1,146 @@
+"""Legacy Office files: OLE compound files (olefile) holding a Word 97-2003 document.
+
+Word's binary format ([MS-DOC]) keeps the text in the `WordDocument` stream as pieces
+listed by the piece table (the CLX in the `0Table` or `1Table` stream): each piece is
+either 8-bit (cp1252) or UTF-16LE. We read every piece in order (main text, then
+footnotes, headers, comments and text boxes, which Word stores after it) and turn
+Word's control characters into plain text. A document with the `fEncrypted` bit, or
+an OOXML file wrapped in an OLE container (`EncryptedPackage`), is flagged
+`encrypted`; other compound files (Excel, PowerPoint, Outlook) and pre-97 Word files
+are flagged `unsupported`. Streams larger than the per-member limit are not read.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+import olefile
+
+from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_SIZE, UNSUPPORTED, Context, LimitReached, Node
+from dlp.extract.text import text_parts
+from dlp.model import Part
+
+__all__ = ["read_ole"]
+
+WORD_MIME = "application/msword"
+_WORD_IDENT = 0xA5EC
+_WORD_97 = 0xC1
+_F_ENCRYPTED = 0x0100
+_F_WHICH_TABLE = 0x0200
+_CLX_INDEX = 33
+_CONTROLS = {
+    **{code: None for code in range(32) if code not in (9, 10, 12, 13)},
+    0x07: "\t",
+    0x0B: "\n",
+    0x0C: "\n",
+    0x0D: "\n",
+    0x1E: "-",
+}
+
+
+def read_ole(node: Node, ctx: Context) -> Iterator[Part]:
+    """A legacy Word document's text at the document's location; other compound files
+    get one flagged part."""
+    stream = node.blob.stream
+    stream.seek(0)
+    try:
+        ole = olefile.OleFileIO(stream)
+    except Exception:
+        yield node.part("", (CORRUPT,))
+        return
+    with ole:
+        if ole.exists("EncryptedPackage"):
+            yield node.part("", (ENCRYPTED,))
+            return
+        if not ole.exists("WordDocument"):
+            yield node.part("", (UNSUPPORTED,))
+            return
+        try:
+            pieces = list(_word_text(ole, ctx))
+        except _Stop as stop:
+            yield node.part("", (stop.flag,), mime=WORD_MIME)
+            return
+        except LimitReached:
+            raise
+        except Exception:
+            yield node.part("", (CORRUPT,), mime=WORD_MIME)
+            return
+    yield from text_parts(node, pieces, mime=WORD_MIME)
+
+
+class _Stop(Exception):
+    """Reading stops with `flag` on the document's part."""
+
+    def __init__(self, flag: str) -> None:
+        super().__init__(flag)
+        self.flag = flag
+
+
+def _stream(ole: olefile.OleFileIO, name: str, ctx: Context) -> bytes:
+    size: int = ole.get_size(name)
+    if size > ctx.limits.max_member_bytes:
+        raise _Stop(LIMIT_SIZE)
+    ctx.check_time()
+    with ole.openstream(name) as handle:
+        data: bytes = handle.read()
+    return data
+
+
+def _word_text(ole: olefile.OleFileIO, ctx: Context) -> Iterator[str]:
+    """The text of every piece of the document, control characters made plain."""
+    document = _stream(ole, "WordDocument", ctx)
+    if len(document) < 34:
+        raise _Stop(CORRUPT)  # FIB cut short
+    ident, version = struct.unpack_from("<HH", document, 0)
+    flags = struct.unpack_from("<H", document, 0x0A)[0]
+    if ident != _WORD_IDENT:
+        raise _Stop(CORRUPT)  # not a Word FIB
+    if flags & _F_ENCRYPTED:
+        raise _Stop(ENCRYPTED)
+    if version < _WORD_97:
+        raise _Stop(UNSUPPORTED)
+    position = 32
+    (words,) = struct.unpack_from("<H", document, position)
+    position += 2 + 2 * words
+    (longs,) = struct.unpack_from("<H", document, position)
+    position += 2 + 4 * longs
+    (pairs,) = struct.unpack_from("<H", document, position)
+    if pairs <= _CLX_INDEX:
+        raise _Stop(CORRUPT)  # FIB has no CLX
+    fc_clx, lcb_clx = struct.unpack_from("<LL", document, position + 2 + 8 * _CLX_INDEX)
+    table = _stream(ole, "1Table" if flags & _F_WHICH_TABLE else "0Table", ctx)
+    clx = table[fc_clx : fc_clx + lcb_clx]
+    for start, end, fc in _pieces(clx):
+        ctx.check_time()
+        count = end - start
+        if fc & 0x40000000:
+            offset = (fc & 0x3FFFFFFF) // 2
+            raw = document[offset : offset + count]
+            text = raw.decode("cp1252", "replace")
+        else:
+            raw = document[fc : fc + 2 * count]
+            text = raw.decode("utf-16-le", "replace")
+        yield text.translate(_CONTROLS)
+
+
+def _pieces(clx: bytes) -> Iterator[tuple[int, int, int]]:
+    """(first character, end character, file position) of each piece in a CLX: any
+    property runs (0x01 blocks) are skipped, then the piece table (0x02 block)."""
+    position = 0
+    while position < len(clx) and clx[position] == 0x01:
+        (size,) = struct.unpack_from("<H", clx, position + 1)
+        position += 3 + size
+    if position + 5 > len(clx) or clx[position] != 0x02:
+        raise _Stop(CORRUPT)  # no piece table
+    (size,) = struct.unpack_from("<L", clx, position + 1)
+    plc = clx[position + 5 : position + 5 + size]
+    count = (len(plc) - 4) // 12
+    if count <= 0:
+        return
+    characters = struct.unpack_from(f"<{count + 1}L", plc, 0)
+    for index in range(count):
+        (fc,) = struct.unpack_from("<L", plc, 4 * (count + 1) + 8 * index + 2)
+        start, end = characters[index], characters[index + 1]
+        if end > start:
+            yield start, end, fc
