@@ -8,6 +8,8 @@ from __future__ import annotations
 
 __all__ = [
     "AUTH_UNSUPPORTED",
+    "BAD_RECIPIENT",
+    "BAD_SENDER",
     "BLOCKED",
     "CLIENT_REJECTED",
     "DELIVERED",
@@ -40,6 +42,8 @@ TOO_BIG = "552 5.3.4 Message size exceeds fixed limit"
 OVERLOADED = "421 4.3.2 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 CLIENT_REJECTED = "554 5.7.1 Client host not permitted to use this relay"
+BAD_SENDER = "501 5.1.7 Bad sender address syntax"
+BAD_RECIPIENT = "501 5.1.3 Bad recipient address syntax"
 AUTH_UNSUPPORTED = "502 5.5.1 AUTH not supported: clients are admitted by network"
 XFORWARD_OK = "250 2.0.0 Ok"
 XFORWARD_SYNTAX = "501 5.5.4 Bad XFORWARD attribute"

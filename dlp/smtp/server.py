@@ -17,6 +17,10 @@ What stock aiosmtpd 1.4.6 does that a relay must not:
   bounces its mail): the relay trusts client networks, not logins, so AUTH is neither
   announced (see `Relay.handle_EHLO`) nor accepted (502 5.5.1);
 - reads DATA line by line in Python: here in chunks, with the same end-of-data rule;
+- accepts broken paths ("RCPT TO:<>", "RCPT TO:<bob@example" with no ">", "<a@b>junk",
+  '<"a>b"@example>')
+  which the next hop then refuses, so the whole message would be tempfailed and retried
+  for days: here they get 501 5.1.7 (MAIL) or 501 5.1.3 (RCPT) at once, as from Postfix;
 - answers most commands without an RFC 3463 status code ("250 OK", "503 Error: nested
   MAIL command") although ENHANCEDSTATUSCODES is announced, which RFC 2034 forbids: here
   every 2xx, 4xx and 5xx reply but the greeting and the answers to EHLO/HELO has one.
@@ -143,8 +147,11 @@ class RelaySMTP(SMTP):
         if self._closing():
             await self.push(replies.SHUTTING_DOWN)
             return
-        assert self.envelope is not None
+        assert self.envelope is not None and self.session is not None
         had_sender = bool(self.envelope.mail_from)
+        if self.session.host_name and not had_sender and _bad_path(arg, "FROM:", self, null_ok=True):
+            await self.push(replies.BAD_SENDER)
+            return
         arg, extra = _split_params(arg, "FROM:", MAIL_PASSTHROUGH, self)
         await super().smtp_MAIL(arg)
         if not had_sender and self.envelope.mail_from:
@@ -154,6 +161,9 @@ class RelaySMTP(SMTP):
     async def smtp_RCPT(self, arg: str | None) -> None:
         assert self.envelope is not None
         before = len(self.envelope.rcpt_tos)
+        if self.envelope.mail_from and _bad_path(arg, "TO:", self, null_ok=False):
+            await self.push(replies.BAD_RECIPIENT)
+            return
         arg, extra = _split_params(arg, "TO:", RCPT_PASSTHROUGH, self)
         await super().smtp_RCPT(arg)
         if len(self.envelope.rcpt_tos) > before:
@@ -248,6 +258,23 @@ class RelaySMTP(SMTP):
         with contextlib.suppress(OSError, RuntimeError):
             self._writer.write(reply.encode("ascii") + b"\r\n")
         transport.close()
+
+
+def _bad_path(arg: str | None, keyword: str, server: SMTP, *, null_ok: bool) -> bool:
+    """Whether a MAIL/RCPT argument has a path aiosmtpd would accept but that cannot be
+    relayed: "<" without its ">", text glued after ">", a ">" inside a quoted local part
+    (no SMTP command can carry it on), or an empty "<>" where the null path is not
+    allowed (RCPT). Paths without brackets are left to aiosmtpd."""
+    stripped = server._strip_command_keyword(keyword, arg) if arg is not None else None
+    path = (stripped or "").lstrip()
+    if not path.startswith("<"):
+        return False
+    end = path.find(">")
+    if end < 0:
+        return True
+    address, rest = path[1:end], path[end + 1 :]
+    glued = bool(rest) and not rest[0].isspace()
+    return glued or address.count('"') % 2 == 1 or (not null_ok and not address.strip())
 
 
 def _split_params(

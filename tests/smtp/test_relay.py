@@ -156,6 +156,46 @@ async def test_pipelined_burst_of_three_messages(make_relay: RelayFactory, sink:
     assert {r.recipients for r in sink.received} == {("bob@partner.example", "carol@corp.example")}
 
 
+async def test_broken_paths_are_refused_at_once(make_relay: RelayFactory, sink: Sink) -> None:
+    """aiosmtpd took these paths with 250; the next hop then refused them and the whole
+    message would have been tempfailed (and retried for days) instead of one clear 501."""
+    relay = await make_relay(_hop(sink))
+    commands = [
+        b"EHLO client.test",
+        b"MAIL FROM:<alice@corp.example",
+        b"MAIL FROM:<alice@corp.example>junk",
+        b"MAIL FROM:<>",
+        b"RCPT TO:<>",
+        b"RCPT TO:<bob@partner.example",
+        b"RCPT TO:<bob@partner.example>junk",
+        b'RCPT TO:<"odd>name"@partner.example>',
+        b'RCPT TO:<"odd name"@partner.example> NOTIFY=NEVER',
+        b"RCPT TO:<postmaster>",
+        b"DATA",
+        b"Subject: paths\r\n\r\nhi\r\n.",
+    ]
+    seen = await asyncio.to_thread(_dialogue, relay.port, commands)
+    ok = b"250 2.0.0 OK"
+    sender, recipient = replies.BAD_SENDER.encode(), replies.BAD_RECIPIENT.encode()
+    assert seen[1:] == [
+        b"250 HELP",
+        sender,
+        sender,
+        ok,
+        recipient,
+        recipient,
+        recipient,
+        recipient,
+        ok,
+        ok,
+        b"354 End data with <CR><LF>.<CR><LF>",
+        replies.DELIVERED.encode(),
+    ]
+    [got] = sink.received
+    assert got.recipients == ('"odd name"@partner.example', "postmaster")
+    assert got.sender == "<>"
+
+
 async def test_pass_through_is_byte_identical_and_strips_forged_headers(
     make_relay: RelayFactory, sink: Sink
 ) -> None:
