@@ -1,4 +1,6 @@
-"""Legacy Office files: OLE compound files (olefile) holding a Word 97-2003 document.
+"""Legacy Office files: OLE compound files (olefile) holding a Word 97-2003 document
+or an Excel 97-2003 workbook (see `dlp.extract.biff`; every sheet, hidden ones too, as
+a TSV table part at `book.xls#Sheet`, the first row being the header).
 
 Word's binary format ([MS-DOC]) keeps the text in the `WordDocument` stream as pieces
 listed by the piece table (the CLX in the `0Table` or `1Table` stream): each piece is
@@ -6,24 +8,31 @@ either 8-bit (cp1252) or UTF-16LE. We read every piece in order (main text, then
 footnotes, headers, comments and text boxes, which Word stores after it) and turn
 Word's control characters into plain text. A document with the `fEncrypted` bit, or
 an OOXML file wrapped in an OLE container (`EncryptedPackage`), is flagged
-`encrypted`; other compound files (Excel, PowerPoint, Outlook) and pre-97 Word files
-are flagged `unsupported`. Streams larger than the per-member limit are not read.
+`encrypted`, as is a workbook with a FILEPASS record; other compound files
+(PowerPoint, Outlook) and pre-97 Word and Excel files are flagged `unsupported`.
+Streams larger than the per-member limit are not read.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterator
+from dataclasses import replace
 
 import olefile
 
+from dlp.extract import biff
 from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_SIZE, UNSUPPORTED, Context, LimitReached, Node
 from dlp.extract.text import text_parts
-from dlp.model import Part
+from dlp.model import Part, Table
 
 __all__ = ["read_ole"]
 
 WORD_MIME = "application/msword"
+EXCEL_MIME = "application/vnd.ms-excel"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CELL_BREAKS = re.compile(r"[\t\r\n]+")
 _WORD_IDENT = 0xA5EC
 _WORD_97 = 0xC1
 _F_ENCRYPTED = 0x0100
@@ -40,8 +49,8 @@ _CONTROLS = {
 
 
 def read_ole(node: Node, ctx: Context) -> Iterator[Part]:
-    """A legacy Word document's text at the document's location; other compound files
-    get one flagged part."""
+    """A legacy Word document's text at the document's location, or a legacy workbook's
+    sheets; other compound files get one flagged part."""
     stream = node.blob.stream
     stream.seek(0)
     try:
@@ -52,6 +61,9 @@ def read_ole(node: Node, ctx: Context) -> Iterator[Part]:
     with ole:
         if ole.exists("EncryptedPackage"):
             yield node.part("", (ENCRYPTED,))
+            return
+        if ole.exists("Workbook"):
+            yield from _workbook(node, ctx, ole)
             return
         if not ole.exists("WordDocument"):
             yield node.part("", (UNSUPPORTED,))
@@ -67,6 +79,29 @@ def read_ole(node: Node, ctx: Context) -> Iterator[Part]:
             yield node.part("", (CORRUPT,), mime=WORD_MIME)
             return
     yield from text_parts(node, pieces, mime=WORD_MIME)
+
+
+def _workbook(node: Node, ctx: Context, ole: olefile.OleFileIO) -> Iterator[Part]:
+    try:
+        books = list(biff.sheets(_stream(ole, "Workbook", ctx), ctx.check_time))
+    except _Stop as stop:
+        yield node.part("", (stop.flag,), mime=EXCEL_MIME)
+        return
+    except biff.BiffEncrypted:
+        yield node.part("", (ENCRYPTED,), mime=EXCEL_MIME)
+        return
+    except LimitReached:
+        raise
+    except Exception:
+        yield node.part("", (CORRUPT,), mime=EXCEL_MIME)
+        return
+    yield node.part("", mime=EXCEL_MIME)
+    for name, rows in books:
+        location = f"{node.location}#{_CONTROL.sub('?', name)[:256]}"
+        table = Table("\t", tuple(rows[0]) if rows else ())
+        lines = ("\t".join(_CELL_BREAKS.sub(" ", cell) for cell in row) + "\n" for row in rows)
+        for part in text_parts(node, lines, table=table, mime=EXCEL_MIME):
+            yield replace(part, location=location)
 
 
 class _Stop(Exception):
