@@ -129,14 +129,27 @@ def sniff(head: bytes, name: str | None = None) -> tuple[str, str]:
 
 def _text_kind(head: bytes, name: str | None) -> tuple[str, str]:
     """Mail (by its headers, or any text named `.eml`), JSON, HTML, XML, CSV (by name) or
-    plain text, from the first bytes."""
+    plain text, from the first bytes (UTF-16 ones read as such).
+
+    HTML is a document (doctype, `<html>`, `<body>`), a fragment that starts with a tag
+    and holds common block or inline tags (exported snippets, saved mail bodies), or any
+    text named `.htm`/`.html`: read as plain text, its entities (`&nbsp;` between the
+    groups of a card number) would hide values from the detectors."""
     if _looks_like_mail(head) or (name is not None and name.lower().endswith(".eml")):
         return Kind.EMAIL, "message/rfc822"
+    utf16 = "utf-16" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else looks_like_utf16(head)
+    if utf16:
+        head = head.decode(utf16, "ignore").encode("utf-8")
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if start[:1] in (b"{", b"["):
         return Kind.JSON, "application/json"
     lower = start[:2048].lower()
-    if lower.startswith((b"<!doctype html", b"<html")) or any(tag in lower for tag in _HTML_TAGS):
+    if (
+        lower.startswith((b"<!doctype html", b"<html"))
+        or any(tag in lower for tag in _HTML_TAGS)
+        or (lower[:1] == b"<" and any(tag in lower for tag in _FRAGMENT_TAGS))
+        or (name is not None and _HTML_NAMES.search(name) is not None)
+    ):
         return Kind.HTML, "text/html"
     if lower.startswith((b"<?xml", b"<svg", b"<!doctype")):
         return Kind.XML, "text/xml"
@@ -146,6 +159,19 @@ def _text_kind(head: bytes, name: str | None) -> tuple[str, str]:
 
 
 _HTML_TAGS = (b"<html", b"<body", b"<head>", b"<!doctype html")
+_FRAGMENT_TAGS = (
+    b"</p>",
+    b"</div>",
+    b"</td>",
+    b"</span>",
+    b"</a>",
+    b"</li>",
+    b"</b>",
+    b"<br>",
+    b"<br/>",
+    b"<br />",
+)
+_HTML_NAMES = re.compile(r"\.x?html?$", re.IGNORECASE)
 
 
 def _looks_like_mail(head: bytes) -> bool:
