@@ -18,9 +18,9 @@ What stock aiosmtpd 1.4.6 does that a relay must not:
   announced (see `Relay.handle_EHLO`) nor accepted (502 5.5.1);
 - reads DATA line by line in Python: here in chunks, with the same end-of-data rule;
 - accepts broken paths ("RCPT TO:<>", "RCPT TO:<bob@example" with no ">", "<a@b>junk",
-  '<"a>b"@example>')
-  which the next hop then refuses, so the whole message would be tempfailed and retried
-  for days: here they get 501 5.1.7 (MAIL) or 501 5.1.3 (RCPT) at once, as from Postfix;
+  '<"a>b"@example>'), which the next hop then refuses, so the whole message would be
+  tempfailed and retried for days: here they get 501 5.1.7 (MAIL) or 501 5.1.3 (RCPT)
+  at once, as from Postfix;
 - answers most commands without an RFC 3463 status code ("250 OK", "503 Error: nested
   MAIL command") although ENHANCEDSTATUSCODES is announced, which RFC 2034 forbids: here
   every 2xx, 4xx and 5xx reply but the greeting and the answers to EHLO/HELO has one.
