@@ -41,6 +41,7 @@ from typing import Any
 import ahocorasick_rs
 import numpy as np
 import numpy.typing as npt
+import regex
 
 from dlp.detect.anchors import DIGIT, classes, digit_runs, find_all, hex_colons, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
@@ -86,9 +87,6 @@ _TEXT_ORDER = operator.attrgetter("hit.start", "hit.det.index")
 # A sentence ends: a full stop, question or exclamation mark, white space, then a capital
 # ("... on order. Card on file ..."; "Purchase order no. 4175004743" is not an end).
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+[A-Z]")
-
-# The first decimal digit beyond ASCII (ARABIC-INDIC DIGIT ZERO): Latin-1 text has none.
-_FIRST_OTHER_DIGIT = 0x660
 
 Search = Callable[[str, int, int], Any]
 
@@ -276,7 +274,7 @@ class _Scan:
 
     def __init__(self, part: Part) -> None:
         self.part = part
-        self.text = _ascii_digits(part.text)
+        self.text = _folded(part.text)
         self.low = ""
         self.matches: list[tuple[int, int, int]] = []
         self.ends: list[int] | None = None
@@ -329,33 +327,45 @@ def _start_then_shortest(word: tuple[int, int, str]) -> tuple[int, int]:
     return word[0], -word[1]
 
 
-def _ascii_digits(text: str) -> str:
+def _folded(text: str) -> str:
     """The text with every Unicode decimal digit (full-width, Arabic-Indic, Devanagari ...) as
-    its ASCII digit, one character for one, so a card number written in such digits is found
-    like an ASCII one (and hashed the same) at the same offsets. ASCII text is returned as is."""
+    its ASCII digit, every other space (no-break, narrow, ideographic) and invisible
+    separator (zero-width space, word joiner, BOM) as a space, and every dash and minus
+    sign as a hyphen: one character for one, so `4539&nbsp;1488 ...` or `536` U+2011 `22-1234`
+    is found like its ASCII form (and hashed the same) at the same offsets. ASCII text is
+    returned as is."""
     if text.isascii():
         return text
     points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    if points.max() < _FIRST_OTHER_DIGIT:
+    if points.max() < _FIRST_FOLDED_BEYOND_LATIN1:
+        return text.replace("\u00a0", " ").replace("\u00ad", " ")
+    table = _fold_table()
+    inside = points < table.size
+    folded = np.where(inside, table[np.where(inside, points, 0)], points)
+    if np.array_equal(folded, points):
         return text
-    fold, is_digit = _digit_fold()
-    wide = points[points >= _FIRST_OTHER_DIGIT]
-    if not is_digit[np.minimum(wide, is_digit.size - 1)].any():
-        return text
-    return text.translate(fold)
+    return folded.astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
+
+
+_FIRST_FOLDED_BEYOND_LATIN1 = 0x58A
+"""ARMENIAN HYPHEN: in text below it, `_folded` changes only the no-break space and the soft hyphen."""
+_INVISIBLE_SEPARATORS = "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"
+"""Soft hyphen, Mongolian vowel separator, zero-width space, non-joiner and joiner, word
+joiner, zero-width no-break space: invisible between two digits, so read as a space."""
 
 
 @functools.cache
-def _digit_fold() -> tuple[dict[int, str], npt.NDArray[np.bool_]]:
-    """Every non-ASCII decimal digit's code point -> its ASCII digit, and a table of which code
-    points (up to the last digit's) are such digits. Built on first need, from one `re` pass
-    over every code point (`\\d` is the Unicode decimal digits): about 50 ms."""
+def _fold_table() -> npt.NDArray[np.uint32]:
+    """The `_folded` translation as an array: code point -> code point, up to the last one
+    that changes. Built on first need, from one pass over every code point: about 50 ms."""
     codes = np.arange(128, sys.maxunicode + 1, dtype=np.uint32)
     every = codes.astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
     fold = {ord(c): str(unicodedata.decimal(c)) for c in re.findall(r"\d", every)}
-    is_digit = np.zeros(max(fold) + 2, dtype=np.bool_)
-    is_digit[list(fold)] = True
-    return fold, is_digit
+    fold.update((ord(c), " ") for c in regex.findall(r"\p{Zs}", every) + list(_INVISIBLE_SEPARATORS))
+    fold.update((ord(c), "-") for c in regex.findall(r"[\p{Pd}\u2212]", every))
+    table = np.arange(max(fold) + 1, dtype=np.uint32)
+    table[list(fold)] = [ord(ascii_char) for ascii_char in fold.values()]
+    return table
 
 
 def _lowered(text: str) -> str:

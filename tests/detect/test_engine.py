@@ -112,6 +112,33 @@ def test_digits_of_other_scripts_are_found_as_ascii_ones(engine: Engine, digits:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "detector", "value"),
+    [
+        ("Card 4539\u00a01488\u00a00343\u00a06467 yesterday.", "credit-card", "4539 1488 0343 6467"),
+        ("Card 4539\u202f1488\u202f0343\u202f6467 yesterday.", "credit-card", "4539 1488 0343 6467"),
+        ("Card 4539\u200b1488\u200b0343\u200b6467 yesterday.", "credit-card", "4539 1488 0343 6467"),
+        ("Card 4539\u20131488\u20130343\u20136467 yesterday.", "credit-card", "4539-1488-0343-6467"),
+        ("Employee SSN: 536\u201122\u20111234 on file.", "us-ssn", "536-22-1234"),
+        ("Employee SSN: 536\u221222\u22121234 on file.", "us-ssn", "536-22-1234"),
+    ],
+    ids=["no-break space", "narrow no-break space", "zero-width space", "en dash", "nb hyphen", "minus"],
+)
+def test_unicode_separators_are_read_as_ascii_ones(
+    engine: Engine, text: str, detector: str, value: str
+) -> None:
+    start = text.index(value[:3])
+    ascii_text = text[:start] + value + text[start + len(value) :]
+    [finding] = [f for f in _detect(engine, text) if f.detector == detector]
+    [ascii_finding] = [f for f in _detect(engine, ascii_text) if f.detector == detector]
+    assert (finding.start, finding.end) == (start, start + len(value))
+    assert (finding.confidence, finding.hash, finding.preview) == (
+        ascii_finding.confidence,
+        ascii_finding.hash,
+        ascii_finding.preview,
+    )
+
+
 def test_column_header_is_context_far_below_it(engine: Engine) -> None:
     rows = "".join(f"Person {i},{100 + i}\n" for i in range(400))
     text = f"Name,Employee SSN\n{rows}Ann Lee,536221234\n"
