@@ -8,7 +8,8 @@ either 8-bit (cp1252) or UTF-16LE. We read every piece in order (main text, then
 footnotes, headers, comments and text boxes, which Word stores after it) and turn
 Word's control characters into plain text. A document with the `fEncrypted` bit, or
 an OOXML file wrapped in an OLE container (`EncryptedPackage`), is flagged
-`encrypted`, as is a workbook with a FILEPASS record; other compound files
+`encrypted`, as is a workbook with a FILEPASS record (a damaged sheet is a `corrupt`
+part at its own location, the other sheets are still read); other compound files
 (PowerPoint, Outlook) and pre-97 Word and Excel files are flagged `unsupported`.
 Streams larger than the per-member limit are not read.
 """
@@ -98,6 +99,9 @@ def _workbook(node: Node, ctx: Context, ole: olefile.OleFileIO) -> Iterator[Part
     yield node.part("", mime=EXCEL_MIME)
     for name, rows in books:
         location = f"{node.location}#{_CONTROL.sub('?', name)[:256]}"
+        if rows is None:
+            yield node.part("", (CORRUPT,), location=location, mime=EXCEL_MIME)
+            continue
         table = Table("\t", tuple(rows[0]) if rows else ())
         lines = ("\t".join(_CELL_BREAKS.sub(" ", cell) for cell in row) + "\n" for row in rows)
         for part in text_parts(node, lines, table=table, mime=EXCEL_MIME):

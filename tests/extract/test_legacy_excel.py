@@ -73,3 +73,19 @@ def test_password_protected_workbook_is_encrypted() -> None:
 def test_other_compound_file_is_unsupported() -> None:
     data = BOOK.replace("Workbook".encode("utf-16-le"), "Workbank".encode("utf-16-le"))
     assert [(p.location, p.flags) for p in run(data)] == [("book.xls", ("unsupported",))]
+
+
+def test_damaged_sheet_is_corrupt_and_the_others_are_read() -> None:
+    """The second worksheet BOF (BIFF8, type 0x10) is the Cards sheet's; its record
+    type is overwritten, so xlrd cannot start that sheet."""
+    data = bytearray(BOOK)
+    bof = b"\x09\x08\x10\x00\x00\x06\x10\x00"
+    cards = data.index(bof, data.index(bof) + 1)
+    data[cards : cards + 2] = b"\xff\xff"
+    parts = run(bytes(data))
+    assert [(p.location, p.flags) for p in parts if not p.text] == [
+        ("book.xls", ()),
+        ("book.xls#Cards", ("corrupt",)),
+    ]
+    assert texts(parts)["book.xls#Secret"] == "SSN\n536-22-1234\n"
+    assert texts(parts)["book.xls#Notes"].endswith(f"400\tCard {CARD}\n")
