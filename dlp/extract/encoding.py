@@ -22,7 +22,7 @@ _ASCII_NAMES = frozenset({"ascii", "us-ascii", "ansi_x3.4-1968", "646", "unknown
 def looks_like_utf16(head: bytes) -> str | None:
     """`utf-16-le` or `utf-16-be` when most of one byte column is NUL and the other is not."""
     sample = head[: len(head) & ~1][:4096]
-    if len(sample) < 8:
+    if len(sample) < 8 or sample.count(0) * 5 <= len(sample):
         return None
     even = sample[0::2].count(0) / (len(sample) / 2)
     odd = sample[1::2].count(0) / (len(sample) / 2)

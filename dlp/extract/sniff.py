@@ -86,6 +86,7 @@ _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_PREFIXES = ("application/vnd.openxmlformats-officedocument.", "application/vnd.oasis.opendocument.")
 _TABLE_NAMES = re.compile(r"\.(csv|tsv|tab)$", re.IGNORECASE)
 _HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]?[^\r\n]*\r?$")
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 _MBOX_FROM = re.compile(rb"^From \S+ [^\r\n]*\r?$")
 _MAIL_HEADERS = frozenset(
     {b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"received", b"return-path"}
@@ -181,7 +182,8 @@ def _looks_like_mail(head: bytes) -> bool:
     The block may follow an mbox `From ` separator line and may run past the head (an
     Exchange message carries dozens of `X-MS-*` fields before `From:`): every complete
     line of the head counts, the last, possibly cut, one does not."""
-    lines = head.split(b"\n")[:-1]
+    blank = _BLANK_LINE.search(head)
+    lines = (head if blank is None else head[: blank.end()]).split(b"\n")[:-1]
     if lines and _MBOX_FROM.match(lines[0]):
         lines = lines[1:]
     known = 0
