@@ -9,9 +9,13 @@ footnotes, headers, comments and text boxes, which Word stores after it) and tur
 Word's control characters into plain text. A document with the `fEncrypted` bit, or
 an OOXML file wrapped in an OLE container (`EncryptedPackage`), is flagged
 `encrypted`, as is a workbook with a FILEPASS record (a damaged sheet is a `corrupt`
-part at its own location, the other sheets are still read); other compound files
-(PowerPoint, Outlook) and pre-97 Word and Excel files are flagged `unsupported`.
-Streams larger than the per-member limit are not read.
+part at its own location, the other sheets are still read). Outlook items (.msg) are
+read by `dlp.extract.msg`; other compound files (PowerPoint) and pre-97 Word and Excel
+files are flagged `unsupported`.
+Streams larger than the per-member limit are not read, and the pieces together never
+yield more characters than the `WordDocument` stream has bytes (each character is stored
+once): a piece table whose pieces overlap, which could otherwise repeat the stream
+without end, stops there with `corrupt` on what was read.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import replace
 
 import olefile
 
-from dlp.extract import biff
+from dlp.extract import biff, msg
 from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_SIZE, UNSUPPORTED, Context, LimitReached, Node
 from dlp.extract.text import text_parts
 from dlp.model import Part, Table
@@ -50,8 +54,8 @@ _CONTROLS = {
 
 
 def read_ole(node: Node, ctx: Context) -> Iterator[Part]:
-    """A legacy Word document's text at the document's location, or a legacy workbook's
-    sheets; other compound files get one flagged part."""
+    """A legacy Word document's text at the document's location, a legacy workbook's
+    sheets, or an Outlook item's parts; other compound files get one flagged part."""
     stream = node.blob.stream
     stream.seek(0)
     try:
@@ -63,17 +67,23 @@ def read_ole(node: Node, ctx: Context) -> Iterator[Part]:
         if ole.exists("EncryptedPackage"):
             yield node.part("", (ENCRYPTED,))
             return
+        if msg.is_msg(ole):
+            yield from msg.read_msg(node, ctx, ole)
+            return
         if ole.exists("Workbook"):
             yield from _workbook(node, ctx, ole)
             return
         if not ole.exists("WordDocument"):
             yield node.part("", (UNSUPPORTED,))
             return
+        pieces: list[str] = []
         try:
-            pieces = list(_word_text(ole, ctx))
+            pieces.extend(_word_text(ole, ctx))
         except _Stop as stop:
-            yield node.part("", (stop.flag,), mime=WORD_MIME)
-            return
+            if not pieces:
+                yield node.part("", (stop.flag,), mime=WORD_MIME)
+                return
+            node = replace(node, flags=(*node.flags, stop.flag))
         except LimitReached:
             raise
         except Exception:
@@ -150,9 +160,11 @@ def _word_text(ole: olefile.OleFileIO, ctx: Context) -> Iterator[str]:
     fc_clx, lcb_clx = struct.unpack_from("<LL", document, position + 2 + 8 * _CLX_INDEX)
     table = _stream(ole, "1Table" if flags & _F_WHICH_TABLE else "0Table", ctx)
     clx = table[fc_clx : fc_clx + lcb_clx]
+    left = len(document)
     for start, end, fc in _pieces(clx):
         ctx.check_time()
-        count = end - start
+        count = min(end - start, left)
+        left -= count
         if fc & 0x40000000:
             offset = (fc & 0x3FFFFFFF) // 2
             raw = document[offset : offset + count]
@@ -161,6 +173,8 @@ def _word_text(ole: olefile.OleFileIO, ctx: Context) -> Iterator[str]:
             raw = document[fc : fc + 2 * count]
             text = raw.decode("utf-16-le", "replace")
         yield text.translate(_CONTROLS)
+        if count < end - start:
+            raise _Stop(CORRUPT)  # the pieces claim more characters than the stream has bytes
 
 
 def _pieces(clx: bytes) -> Iterator[tuple[int, int, int]]:

@@ -5,7 +5,10 @@ python-docx document (no Python library writes .doc)."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
+
+import olefile
 
 from dlp.extract import extract
 from dlp.model import Item, Limits, Part
@@ -44,3 +47,33 @@ def test_damaged_doc_is_corrupt() -> None:
     data[fib : fib + 2] = b"\x00\x00"
     assert [(p.type, p.text, p.flags) for p in run(bytes(data))] == [(WORD, "", ("corrupt",))]
     assert [p.flags for p in run(LETTER[:3000])] == [("corrupt",)]
+
+
+def test_overlapping_pieces_stop_at_the_stream_size(tmp_path: Path) -> None:
+    """A piece table whose pieces all point at the same bytes would repeat the stream
+    without end: reading stops once the pieces have given as many characters as the
+    stream has bytes, with `corrupt` on the text read."""
+    path = tmp_path / "letter.doc"
+    path.write_bytes(LETTER)
+    with olefile.OleFileIO(str(path), write_mode=True) as ole:
+        document = bytearray(ole.openstream("WordDocument").read())
+        table = bytearray(ole.openstream("1Table").read())
+        position = 32 + 2 + 2 * struct.unpack_from("<H", document, 32)[0]
+        position += 2 + 4 * struct.unpack_from("<H", document, position)[0]
+        clx_at = position + 2 + 8 * 33
+        (fc_clx,) = struct.unpack_from("<L", document, clx_at)
+        size = len(document)
+        # Three 8-bit pieces of `size` characters each, all read from offset 0.
+        cps = struct.pack("<4L", 0, size, 2 * size, 3 * size)
+        pcd = struct.pack("<HLH", 0, 0x40000000, 0) * 3
+        clx = b"\x02" + struct.pack("<L", len(cps) + len(pcd)) + cps + pcd
+        table[fc_clx : fc_clx + len(clx)] = clx
+        struct.pack_into("<L", document, clx_at + 4, len(clx))
+        ole.write_stream("1Table", bytes(table))
+        ole.write_stream("WordDocument", bytes(document))
+    [part] = run(path.read_bytes())
+    assert (part.type, part.flags) == (WORD, ("corrupt",))
+    # The first piece only (the stream read as cp1252, Word's control characters dropped):
+    # the letter's UTF-16 text appears in it once, not three times.
+    assert 0 < len(part.text) <= size
+    assert part.text.count("Card") == 1
