@@ -23,6 +23,11 @@ Locations
   NAME is the decoded file name, or `unnamed`). A message nested in another (attached
   `message/rfc822`, or an .eml inside an archive) puts its parts under its own
   location: `message/attachment[1]:fwd.eml/body[1]`.
+- An Outlook item (.msg) is a file: its parts follow the same scheme under its own
+  location, `fwd.msg/headers`, `fwd.msg/body[N]` (the plain body, then the HTML one)
+  and `fwd.msg/attachment[N]:NAME`, an embedded Outlook message being a nested one
+  (`attachment[N]:message.msg` when it has no file name); attached to a mail it is
+  `message/attachment[1]:fwd.msg/body[1]`.
 - Inside documents `#` names the piece: `report.xlsx#Sheet1` (every sheet, hidden ones
   too, rendered as TSV), `deck.pptx#slide3`, `deck.pptx#notes3`, `letter.docx#comments`,
   `letter.docx#header1`; the main text of a DOCX, ODT, RTF or PDF is at the document's
