@@ -383,10 +383,11 @@ def _nanp_is_valid(national: str) -> bool:
 
 
 def validate_phone_number(value: str) -> bool | None:
-    """A phone number valid (per libphonenumber) for the region of its leading +, else the US.
+    """A phone number valid (per libphonenumber) for the region of its leading +, for one of
+    `TRUNK_ZERO_REGIONS` when it starts with the trunk prefix 0, else for the US.
 
     A leading 00 counts as +. The phonenumbers parse costs 20-80 us, so cheap vetoes come first:
-    digit count (7-17), US numbers whose area code starts with 0 or 1, and (without a +) dates,
+    digit count (7-17), US numbers whose area code starts with 1, and (without a +) dates,
     14-digit timestamps and Unix epochs. A plain NANP number (10 digits, 11 with a leading 1,
     or +1 and 10 digits) skips the parse: `_nanp_is_valid` applies libphonenumber's metadata to it directly.
     """
@@ -400,10 +401,12 @@ def validate_phone_number(value: str) -> bool | None:
     if not 7 <= count <= 17:
         return False
     if plain and not international:
-        national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
-        if len(national) == 10 and national[0] in "01":
-            return False
         if _is_date_or_timestamp(text, digits):
+            return False
+        if digits[0] == "0":
+            return _valid_in_trunk_zero_region(text, digits)
+        national = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+        if len(national) == 10 and national[0] == "1":
             return False
         if len(national) == _NANP_LENGTH and "+" not in text:
             return _nanp_is_valid(national)
@@ -414,6 +417,28 @@ def validate_phone_number(value: str) -> bool | None:
     except phonenumbers.NumberParseException:
         return False
     return bool(phonenumbers.is_valid_number(number))
+
+
+TRUNK_ZERO_REGIONS = ("GB", "DE", "FR", "IT", "NL", "BE", "AT", "CH", "IE", "SE", "AU", "NZ", "IN", "ZA")
+"""Where a national number starts with the trunk prefix 0 and is written that way in
+business mail: the regions a number like '020 7946 0958' is tried in (no US number
+starts with 0). A number valid in any of them is a phone number."""
+
+
+def _valid_in_trunk_zero_region(text: str, digits: str) -> bool:
+    """Valid in one of `TRUNK_ZERO_REGIONS`; such numbers have 9 to 12 digits, and an
+    unbroken run is taken at 10 or 11 only (a 12-to-15-digit run starting with 0 is more
+    often a tracking or account number)."""
+    if not 9 <= len(digits) <= (12 if digits != text else 11):
+        return False
+    for region in TRUNK_ZERO_REGIONS:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            return False
+        if phonenumbers.is_valid_number(number):
+            return True
+    return False
 
 
 _EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
