@@ -44,7 +44,7 @@ class TooLarge(Exception):
 
 
 class BadUpload(Exception):
-    """The body is not a usable upload (broken multipart, no `file` field)."""
+    """The body is not a usable upload (broken multipart, no `file` field or several)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,9 @@ async def _raw(stream: AsyncIterator[bytes], writer: _Writer, limit: int) -> Non
 
 
 class _FileField:
-    """Callbacks for python-multipart: keep the first `file` field, skip the rest."""
+    """Callbacks for python-multipart: keep the `file` field, skip the others, and note
+    a second `file` field (only one file is scanned per request, so a second one would
+    pass unscanned: the upload is refused instead)."""
 
     def __init__(self, writer: _Writer, limit: int) -> None:
         self.writer = writer
@@ -186,6 +188,7 @@ class _FileField:
         self.headers: dict[str, bytes] = {}
         self.capturing = False
         self.found = False
+        self.repeated = False
         self.name: str | None = None
         self.declared: str | None = None
         self.too_large = False
@@ -209,7 +212,11 @@ class _FileField:
     def on_headers_finished(self) -> None:
         disposition = self.headers.get("content-disposition", b"")
         _, params = parse_options_header(disposition)
-        if params.get(b"name") == b"file" and not self.found:
+        if params.get(b"name") != b"file":
+            return
+        if self.found:
+            self.repeated = True
+        else:
             self.capturing = self.found = True
             self.name = disposition_filename(disposition.decode("utf-8", "replace"))
             declared = self.headers.get("content-type", b"").decode("latin-1")
@@ -252,4 +259,6 @@ async def _multipart(
         raise BadUpload(f"broken multipart body: {exc}") from exc
     if not field.found:
         raise BadUpload("the multipart body has no field named 'file'")
+    if field.repeated:
+        raise BadUpload("the multipart body has more than one field named 'file'; send one file per request")
     return field.name, field.declared

@@ -104,6 +104,23 @@ def test_broken_multipart_is_a_400(
         assert response.json()["detail"] == detail
 
 
+def test_second_file_field_is_refused(api: Running) -> None:
+    """Only one file is scanned per request: a card in a second `file` field (curl
+    `-F file=@a -F file=@b`, a browser's multiple file input) must not pass unscanned."""
+    files = [
+        ("file", ("a.txt", b"plain", "text/plain")),
+        ("file", ("b.txt", PLANTED_CARD.encode(), "text/plain")),
+    ]
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan", files=files)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "bad upload",
+        "detail": "the multipart body has more than one field named 'file'; send one file per request",
+    }
+    assert list((api.settings.state_dir / "spool").iterdir()) == []
+
+
 def test_text_scan(api: Running) -> None:
     with api.client("scanner") as client:
         response = client.post("/v1/scan/text", json={"text": f"card {PLANTED_CARD}", "name": "chat"})
