@@ -4,6 +4,7 @@ scan, incidents, and that the spool is emptied and never holds a raw value after
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -181,6 +182,34 @@ def test_upload_limit_while_streaming(api: Running, size: int, status: int, decl
             "detail": f"the body is larger than the limit of {LIMIT} bytes",
         }
     assert list((api.settings.state_dir / "spool").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "length", "first_line"),
+    [
+        ("application/octet-stream", LIMIT + 1, b"HTTP/1.1 413 Request Entity Too Large"),
+        ("multipart/form-data; boundary=b0", LIMIT + 1, b"HTTP/1.1 100 Continue"),
+        (
+            "multipart/form-data; boundary=b0",
+            LIMIT + 1024 * 1024 + 1,
+            b"HTTP/1.1 413 Request Entity Too Large",
+        ),
+    ],
+)
+def test_declared_length_above_limit_is_refused_before_100_continue(
+    api: Running, content_type: str, length: int, first_line: bytes
+) -> None:
+    """curl sends `Expect: 100-continue` and waits: a raw body declared above the limit
+    gets its 413 at once, before the server asks for the body."""
+    host, port = api.url.removeprefix("http://").split(":")
+    request = (
+        f"POST /v1/scan HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {api.tokens['scanner']}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request.encode())
+        reply = sock.recv(65536)
+    assert reply.split(b"\r\n", 1)[0] == first_line
 
 
 def test_multipart_above_limit(api: Running) -> None:
