@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
 from dlp.api.auth import AdminToken, AuthenticatedRoute
 from dlp.api.errors import responses
+from dlp.api.jsonbody import JsonBody, json_body_doc
 from dlp.api.schemas import AuditPage, TokenCreatedOut, TokenCreateIn, TokenOut
 from dlp.api.state import State
 from dlp.store import Role, TokenInfo, iso_time
@@ -61,9 +62,10 @@ async def list_tokens(token: AdminToken, state: State) -> JSONResponse:
     response_model=TokenCreatedOut,
     summary="Create an API token (shown once; audited)",
     responses={**_COMMON, **responses(409)},
+    openapi_extra=json_body_doc(TokenCreateIn),
 )
 async def create_token(
-    request: TokenCreateIn,
+    request: Annotated[TokenCreateIn, Depends(JsonBody(TokenCreateIn))],
     token: AdminToken,
     state: State,
 ) -> JSONResponse:

@@ -11,11 +11,12 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from dlp.api.auth import AuthenticatedRoute, ReviewerToken
 from dlp.api.errors import ApiError, responses
+from dlp.api.jsonbody import JsonBody, json_body_doc
 from dlp.api.release import release_item
 from dlp.api.schemas import (
     IncidentOut,
@@ -215,9 +216,10 @@ async def get_incident(
     response_model=IncidentOut,
     summary="Change an incident's status or notes (audited)",
     responses={**_COMMON, **responses(404)},
+    openapi_extra=json_body_doc(IncidentPatch),
 )
 async def update_incident(
-    patch: IncidentPatch,
+    patch: Annotated[IncidentPatch, Depends(JsonBody(IncidentPatch))],
     token: ReviewerToken,
     state: State,
     incident_id: RecordId,

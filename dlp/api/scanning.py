@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from dlp.api.auth import AuthenticatedRoute, ScannerToken
 from dlp.api.errors import ApiError, responses
+from dlp.api.jsonbody import JsonBody, json_body_doc
 from dlp.api.schemas import ScanOut, ScanTextIn
 from dlp.api.spool import BadUpload, TooLarge, spool_body
 from dlp.api.state import ApiState, State
@@ -139,9 +140,10 @@ async def scan_upload(
         200: {"model": ScanOut, "description": "the scan result"},
         **responses(401, 403, 413, 422, 429, 503),
     },
+    openapi_extra=json_body_doc(ScanTextIn),
 )
 async def scan_text(
-    payload: ScanTextIn,
+    payload: Annotated[ScanTextIn, Depends(JsonBody(ScanTextIn))],
     token: ScannerToken,
     state: State,
 ) -> JSONResponse:

@@ -239,6 +239,19 @@ def test_incident_review(api: Running) -> None:
     assert [a for _, a in _audit(api, incident_id)] == ["incident.update"]
 
 
+def test_incident_patch_sent_as_curl_does(api: Running) -> None:
+    """`curl -X PATCH -d '{"status": ...}'` declares a form body; it is the JSON patch."""
+    incident_id = api.store.record_incident(card_result(), mail_context())
+    with api.client("reviewer") as reviewer:
+        patched = reviewer.patch(
+            f"/v1/incidents/{incident_id}",
+            content=b'{"status": "resolved"}',
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["status"] == "resolved"
+
+
 @pytest.mark.parametrize(
     ("notes", "stored"),
     [

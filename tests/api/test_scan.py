@@ -151,6 +151,48 @@ def test_text_scan_validation(api: Running, payload: dict[str, object], status: 
     assert response.json()["error"] == "invalid request"
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/x-www-form-urlencoded", "text/plain", "application/json; charset=utf-8"],
+)
+def test_text_scan_reads_json_whatever_the_declared_type(api: Running, content_type: str | None) -> None:
+    """`curl -d '{"text": ...}'` declares a form, other clients text/plain or nothing:
+    the body is still the JSON the route takes."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = json.dumps({"text": f"card {PLANTED_CARD}"}).encode()
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan/text", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["action"] == "quarantine"
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ('{"text": "caf\xe9"}'.encode("latin-1"), "body: not JSON text in UTF-8 (byte 13 is not)"),
+        (b'{"text": "abc', "body: not JSON: Unterminated string starting at at line 1 column 10"),
+        (b"", "body: not JSON: Expecting value at line 1 column 1"),
+        (b"[" * 100_000 + b"]" * 100_000, "body: the JSON is nested too deeply"),
+        (b'["text"]', "body: Input should be a valid dictionary or instance of ScanTextIn"),
+        (b'{"text": null}', "body.text: Input should be a valid string"),
+    ],
+)
+def test_text_scan_body_errors_say_why(api: Running, body: bytes, detail: str) -> None:
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan/text", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json() == {"error": "invalid request", "detail": detail}
+    assert "abc" not in response.text
+
+
+def test_text_scan_utf16_json(api: Running) -> None:
+    body = json.dumps({"text": f"card {PLANTED_CARD}"}).encode("utf-16")
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan/text", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert response.json()["action"] == "quarantine"
+
+
 def test_text_scan_body_limit(api: Running) -> None:
     with api.client("scanner") as client:
         response = client.post("/v1/scan/text", content=b'{"text": "' + b"a" * (11 * 1024 * 1024) + b'"}')
