@@ -13,6 +13,7 @@ from dlp.api import admin, ops, review, scanning
 from dlp.api.auth import ensure_admin_token
 from dlp.api.bodylimit import BodyLimit
 from dlp.api.errors import install_handlers
+from dlp.api.head import HeadAsGet
 from dlp.api.limiter import FailureLimiter
 from dlp.api.spool import clear_spool
 from dlp.api.state import ApiState, InfoSource, ScanService
@@ -62,4 +63,5 @@ def create_app(
         app.include_router(router)
     app.include_router(ops.metrics_router(settings.http.metrics_public))
     app.add_middleware(BodyLimit, limit=scanning.TEXT_LIMIT, streaming_paths=("/v1/scan",))
+    app.add_middleware(HeadAsGet)
     return app

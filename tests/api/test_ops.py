@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from tests.api.conftest import Running, serve
 from tests.store.factories import PLANTED_CARD, PLANTED_MESSAGE, card_result, mail_context
@@ -165,3 +166,30 @@ def test_no_raw_value_in_rows_spool_or_logs(tmp_path: Path) -> None:
             assert PLANTED_CARD.encode() not in path.read_bytes(), path
         assert len(api.logs.lines) > 10
         assert not [line for line in api.logs.lines if PLANTED_CARD in line]
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "status", "headers"),
+    [
+        (None, "/healthz", 200, {"content-type": "application/json", "content-length": "15"}),
+        (None, "/readyz", 200, {"content-type": "application/json"}),
+        (None, "/metrics", 200, {"content-type": CONTENT_TYPE_LATEST}),
+        ("reviewer", "/v1/quarantine", 200, {"content-type": "application/json"}),
+        (None, "/v1/quarantine", 401, {"www-authenticate": "Bearer"}),
+        ("scanner", "/v1/quarantine", 403, {"content-type": "application/json"}),
+        ("scanner", "/v1/scan", 405, {"allow": "POST"}),
+        (None, "/v1/nothing", 404, {"content-type": "application/json"}),
+    ],
+)
+def test_head_answers_as_get_without_a_body(
+    api: Running, role: str | None, path: str, status: int, headers: dict[str, str]
+) -> None:
+    """`curl -I` and uptime checkers probe with HEAD: same status and headers as GET."""
+    with api.client(role) as client:
+        response = client.head(path)
+        got = client.get(path)
+    assert (response.status_code, got.status_code) == (status, status)
+    assert response.content == b""
+    assert {k: response.headers.get(k) for k in headers} == headers
+    if "content-length" in got.headers and path != "/metrics":
+        assert response.headers["content-length"] == got.headers["content-length"]
