@@ -12,6 +12,7 @@ from dlp import __version__
 from dlp.api import admin, ops, review, scanning
 from dlp.api.auth import ensure_admin_token
 from dlp.api.bodylimit import BodyLimit
+from dlp.api.decoding import ContentDecoding
 from dlp.api.errors import install_handlers
 from dlp.api.head import HeadAsGet
 from dlp.api.limiter import FailureLimiter
@@ -28,6 +29,8 @@ _DESCRIPTION = """Scan files and text for sensitive data; review quarantine and 
 Authenticate with `Authorization: Bearer TOKEN` (`dlp token create --role ...`).
 Roles: `scanner` (scan), `reviewer` (+ quarantine and incidents), `admin` (+ audit, tokens).
 Errors are JSON `{"error": "...", "detail": "..."}`.
+Request bodies may be sent with `Content-Encoding: gzip` (decoded before scanning; the
+decoded size counts against the limits); other encodings get 415.
 """
 
 
@@ -63,5 +66,6 @@ def create_app(
         app.include_router(router)
     app.include_router(ops.metrics_router(settings.http.metrics_public))
     app.add_middleware(BodyLimit, limit=scanning.TEXT_LIMIT, streaming_paths=("/v1/scan",))
+    app.add_middleware(ContentDecoding, max_ratio=settings.limits.max_ratio)
     app.add_middleware(HeadAsGet)
     return app

@@ -32,6 +32,7 @@ _DESCRIPTIONS = {
     404: "no such record",
     409: "the record is not in a state that allows this",
     413: "the body is above the upload limit",
+    415: "the body's Content-Encoding is not gzip or identity",
     422: "invalid parameters or body",
     429: "too many failed authentications from this address",
     502: "the next hop refused the message",

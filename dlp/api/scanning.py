@@ -90,7 +90,7 @@ async def _scan_and_act(state: ApiState, item: Item, token: TokenInfo) -> dict[s
     response_model=None,
     responses={
         200: {"model": ScanOut, "description": "the scan result"},
-        **responses(400, 401, 403, 413, 422, 429, 503),
+        **responses(400, 401, 403, 413, 415, 422, 429, 503),
     },
     openapi_extra=_UPLOAD_BODY,
 )
@@ -138,7 +138,7 @@ async def scan_upload(
     response_model=None,
     responses={
         200: {"model": ScanOut, "description": "the scan result"},
-        **responses(401, 403, 413, 422, 429, 503),
+        **responses(400, 401, 403, 413, 415, 422, 429, 503),
     },
     openapi_extra=json_body_doc(ScanTextIn),
 )

@@ -3,15 +3,18 @@ scan, incidents, and that the spool is emptied and never holds a raw value after
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from dlp.store.crypto import CHUNK_SIZE
-from tests.api.conftest import BLOCK_MARK, MONITOR_MARK, SLOW_MARK, Running, StandInScanner
+from tests.api.conftest import BLOCK_MARK, MONITOR_MARK, SLOW_MARK, Running, StandInScanner, serve
 from tests.store.factories import PLANTED_CARD, PLANTED_MESSAGE
 
 LIMIT = 4 * 1024 * 1024
@@ -317,3 +320,125 @@ def test_response_matches_the_documented_schema(api: Running) -> None:
     assert set(body) <= set(documented)
     assert set(spec["components"]["schemas"]["ScanOut"]["required"]) <= set(body)
     assert json.dumps(body).count(PLANTED_CARD) == 0
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, mtime=0)
+
+
+GZIP = {"Content-Encoding": "gzip"}
+
+
+@pytest.mark.parametrize("coding", ["gzip", "x-gzip", "GZIP, identity"])
+def test_gzip_raw_upload_is_scanned_and_quarantined_decoded(api: Running, coding: str) -> None:
+    """`curl -H 'Content-Encoding: gzip' --data-binary @x.csv.gz '...?filename=x.csv'`:
+    the file is the CSV (its name, size and quarantined bytes), not a gzip archive."""
+    raw = f"name,card\nalice,{PLANTED_CARD}\n".encode()
+    response = _scan_raw(api, _gzip(raw), params={"filename": "x.csv"}, headers={"Content-Encoding": coding})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["action"] == "quarantine"
+    assert isinstance(api.scanner, StandInScanner)
+    assert api.scanner.names[-1] == "x.csv"
+    with api.client("reviewer") as reviewer:
+        assert reviewer.get(f"/v1/quarantine/{body['quarantine_id']}/content").content == raw
+
+
+def test_gzip_upload_of_several_members_and_blocks(api: Running) -> None:
+    first, second = b"a" * (CHUNK_SIZE + 5), os.urandom(300_000)
+    response = _scan_raw(api, _gzip(first) + _gzip(second), headers=GZIP)
+    assert response.status_code == 200, response.text
+    assert (response.json()["action"], response.json()["parts"][0]["size"]) == (
+        "allow",
+        len(first) + len(second),
+    )
+
+
+def test_gzip_multipart_and_text(api: Running) -> None:
+    multipart = (
+        b'--b0\r\nContent-Disposition: form-data; name="file"; filename="x.txt"\r\n\r\n'
+        + PLANTED_CARD.encode()
+        + b"\r\n--b0--\r\n"
+    )
+    with api.client("scanner") as client:
+        uploaded = client.post(
+            "/v1/scan",
+            content=_gzip(multipart),
+            headers={**GZIP, "Content-Type": "multipart/form-data; boundary=b0"},
+        )
+        text = client.post(
+            "/v1/scan/text",
+            content=_gzip(json.dumps({"text": PLANTED_CARD}).encode()),
+            headers={**GZIP, "Content-Type": "application/json"},
+        )
+    assert (uploaded.status_code, uploaded.json()["action"]) == (200, "quarantine")
+    assert (text.status_code, text.json()["action"]) == (200, "quarantine")
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "expected"),
+    [
+        (
+            b"\x1f\x8b\x08\x00junk and more junk",
+            GZIP,
+            400,
+            {"error": "bad request", "detail": "the gzip body is corrupt"},
+        ),
+        (
+            _gzip(b"x" * 1000)[:-4],
+            GZIP,
+            400,
+            {"error": "bad request", "detail": "the gzip body is truncated"},
+        ),
+        (b"", GZIP, 400, {"error": "bad request", "detail": "the gzip body is truncated"}),
+        (
+            _gzip(os.urandom(LIMIT + 1)),
+            GZIP,
+            413,
+            {"error": "too large", "detail": f"the body is larger than the limit of {LIMIT} bytes"},
+        ),
+        (
+            b"compressed",
+            {"Content-Encoding": "br"},
+            415,
+            {
+                "error": "unsupported content encoding",
+                "detail": "Content-Encoding br is not accepted; send gzip or no encoding",
+            },
+        ),
+        (
+            b"compressed",
+            {"Content-Encoding": "gzip, br"},
+            415,
+            {
+                "error": "unsupported content encoding",
+                "detail": "Content-Encoding gzip, br is not accepted; send gzip or no encoding",
+            },
+        ),
+    ],
+)
+def test_bad_or_unsupported_encodings(
+    api: Running, body: bytes, headers: dict[str, str], status: int, expected: dict[str, str]
+) -> None:
+    response = _scan_raw(api, body, headers=headers)
+    assert (response.status_code, response.json()) == (status, expected)
+    if status == 415:
+        assert response.headers["accept-encoding"] == "gzip"
+    assert list((api.settings.state_dir / "spool").iterdir()) == []
+
+
+def test_unsupported_encoding_without_token_is_a_401(api: Running) -> None:
+    with api.client() as client:
+        response = client.post("/v1/scan", content=b"x", headers={"Content-Encoding": "br"})
+    assert response.status_code == 401
+
+
+def test_gzip_expanding_past_the_ratio_limit_is_a_413(tmp_path: Path) -> None:
+    with serve(tmp_path / "var", limits={"max_ratio": 20}) as api:
+        response = _scan_raw(api, _gzip(b"0123456789abcdef" * 200_000), headers=GZIP)
+        text = _scan_raw(api, _gzip(b"plain text " * 10_000), headers=GZIP)
+    assert (response.status_code, response.json()) == (
+        413,
+        {"error": "too large", "detail": "the gzip body expands more than 20 times (limits.max_ratio)"},
+    )
+    assert text.status_code == 200
