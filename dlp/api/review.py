@@ -10,6 +10,7 @@ import asyncio
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -114,12 +115,17 @@ async def read_content(
     item = await asyncio.to_thread(state.store.get_quarantine, item_id)
     chunks: Iterator[bytes] = await asyncio.to_thread(state.store.read_quarantine, item_id)
     await asyncio.to_thread(state.store.append_audit, token.name, "quarantine.read", item_id, {})
-    name = _SAFE_NAME.sub("_", item["item_name"] or "")[:100] or f"{item_id}.bin"
+    original = item["item_name"] or ""
+    name = _SAFE_NAME.sub("_", original)[:100] or f"{item_id}.bin"
+    disposition = f'attachment; filename="{name}"'
+    if original and original != name:
+        # RFC 6266: browsers and curl -J save under the real (UTF-8) name, others the ASCII one
+        disposition += f"; filename*=UTF-8''{quote(original, safe='')}"
     return StreamingResponse(
         chunks,
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": disposition,
             "Content-Length": str(item["size"]),
         },
     )

@@ -19,7 +19,7 @@ from dlp.model import ScanContext
 from dlp.store import parse_time, run_retention
 from dlp.store.retention import purge_once
 from tests.api.conftest import Running, serve
-from tests.store.factories import PLANTED_MESSAGE, card_result, mail_context
+from tests.store.factories import PLANTED_CARD, PLANTED_MESSAGE, card_result, mail_context
 
 
 def _quarantined(api: Running) -> str:
@@ -307,3 +307,22 @@ def test_retention_purges_content_and_keys(tmp_path: Path) -> None:
         asyncio.run(briefly())
         with api.client("reviewer") as reviewer:
             assert reviewer.get(f"/v1/quarantine/{second}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "disposition"),
+    [
+        ("mail.eml", 'attachment; filename="mail.eml"'),
+        (
+            "résumé q3.csv",
+            "attachment; filename=\"r_sum_q3.csv\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20q3.csv",
+        ),
+    ],
+)
+def test_content_download_keeps_the_original_name(api: Running, name: str, disposition: str) -> None:
+    """A browser or `curl -OJ` saves the download under the uploaded name (RFC 6266)."""
+    with api.client("scanner") as scanner:
+        scanned = scanner.post("/v1/scan", files={"file": (name, PLANTED_CARD.encode())}).json()
+    with api.client("reviewer") as reviewer:
+        response = reviewer.get(f"/v1/quarantine/{scanned['quarantine_id']}/content")
+    assert response.headers["content-disposition"] == disposition
