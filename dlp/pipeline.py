@@ -34,6 +34,9 @@ from dlp.policy import PolicySet
 __all__ = ["Scanner", "builtin_folder", "hash_key_path", "policy_folders"]
 
 TIME_FLAG = "limit:time"
+NAMES_PART = "names"
+"""The piece of an item that holds its own and its members' names, where values found only
+in those names are located: `upload.csv#names`."""
 _MAX_NAMED = 1000
 _MIN_VALUE = 4
 _MAX_VALUE = 256
@@ -113,12 +116,14 @@ class Scanner:
             if time.monotonic() > deadline:
                 overall.add(TIME_FLAG)
                 break
+        self._detect_in_names(item, parts, findings, named)
         part_infos, findings = _mask_names(tuple(parts.values()), findings, named)
+        item_name = None if item.name is None else _masked(item.name, named)
         for info in part_infos:
             overall.update(info.flags)
         flags = tuple(sorted(overall))
         evidence = Evidence(
-            item_name=item.name,
+            item_name=item_name,
             item_size=item.size,
             parts=part_infos,
             findings=tuple(findings),
@@ -132,9 +137,43 @@ class Scanner:
             findings=evidence.findings,
             flags=flags,
             item_size=evidence.item_size,
-            item_name=item.name,
+            item_name=item_name,
             duration_seconds=time.monotonic() - started,
         )
+
+    def _detect_in_names(
+        self, item: Item, parts: dict[str, PartInfo], findings: list[Finding], named: dict[str, str]
+    ) -> None:
+        """Detect in the item's own name and its members' names (an upload or a ZIP member
+        called `card 4111 1111 1111 1111.csv`): the values found are masked wherever the
+        names appear (locations, names, explanations), and are findings at
+        `<item>#names` unless the scan already found the same value (a mail's attachment
+        names are already in its `headers` part)."""
+        names = {info.name for info in parts.values() if info.name}
+        if item.name:
+            names.add(item.name)
+        text = "\n".join(sorted(names))
+        if not text:
+            return
+        location = f"{item.name or 'item'}#{NAMES_PART}"
+        part = Part(location, "text/plain", len(text.encode("utf-8", "surrogatepass")), text)
+        found = self.engine.detect(part)
+        if not found:
+            return
+        _collect_values(part, found, named)
+        known = {finding.hash for finding in findings}
+        new = [finding for finding in found if finding.hash not in known]
+        if new:
+            parts[location] = part.info()
+            findings.extend(new)
+
+
+def _masked(text: str, named: dict[str, str]) -> str:
+    """`text` with every detected value in `named` replaced by its masked preview."""
+    for raw, preview in named.items():
+        if raw in text:
+            text = text.replace(raw, preview)
+    return text
 
 
 def _collect_values(part: Part, found: list[Finding], named: dict[str, str]) -> None:
@@ -157,17 +196,11 @@ def _mask_names(
     part, and its location and name reach API responses, incidents and logs."""
     if not named:
         return parts, findings
-
-    def mask(text: str) -> str:
-        for raw, preview in named.items():
-            if raw in text:
-                text = text.replace(raw, preview)
-        return text
-
     renamed: dict[str, str] = {}
     masked = []
     for info in parts:
-        location, name = mask(info.location), None if info.name is None else mask(info.name)
+        location = _masked(info.location, named)
+        name = None if info.name is None else _masked(info.name, named)
         if location != info.location or name != info.name:
             renamed[info.location] = location
             info = PartInfo(location, info.type, info.size, info.flags, name)

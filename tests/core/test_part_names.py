@@ -1,10 +1,12 @@
-"""A detected value in an attachment's file name is found (through the message's
-`headers` part) and never shown raw: part locations, part names and finding locations
-carry its masked preview instead."""
+"""A detected value in an attachment's, an upload's or an archive member's file name is
+found and never shown raw: part locations, part names, the item name and finding
+locations carry its masked preview instead."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import pytest
 
@@ -59,3 +61,45 @@ def test_clean_file_names_are_kept(scanner: Scanner) -> None:
     )
     assert [p.location for p in result.parts][-1] == "message/attachment[1]:q3 plan.txt"
     assert result.findings == ()
+
+
+UPLOAD_CARD = "4532015112830366"
+
+
+def test_card_in_an_upload_name_is_a_finding_and_masked(scanner: Scanner) -> None:
+    """The HTTP API's ?filename= and `dlp scan`'s file name: the value in the name is found
+    at `<name>#names` and never shown raw (item name, part locations, explanations)."""
+    result = scanner.scan(Item(data=b"quarter,units\nQ1,10\n", name=f"{UPLOAD_CARD}.csv"), ScanContext())
+    [card] = [f for f in result.findings if f.detector == "credit-card"]
+    masked = f"{card.preview}.csv"
+    assert card.preview != UPLOAD_CARD
+    assert (card.location, card.start, card.end) == (f"{masked}#names", 0, len(UPLOAD_CARD))
+    assert result.item_name == masked
+    assert [p.location for p in result.parts] == [masked, f"{masked}#names"]
+    assert UPLOAD_CARD not in json.dumps(result.to_dict())
+    assert UPLOAD_CARD not in repr(result)
+
+
+def test_card_in_an_archive_member_name_is_masked(scanner: Scanner) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"exports/{UPLOAD_CARD}.txt", "nothing to see")
+    result = scanner.scan(Item(data=buffer.getvalue(), name="bundle.zip"), ScanContext())
+    [card] = [f for f in result.findings if f.detector == "credit-card"]
+    assert card.location == "bundle.zip#names"
+    assert [p.location for p in result.parts] == [
+        "bundle.zip",
+        f"bundle.zip/exports/{card.preview}.txt",
+        "bundle.zip#names",
+    ]
+    assert UPLOAD_CARD not in json.dumps(result.to_dict())
+
+
+def test_a_value_in_an_attachment_name_is_one_finding(scanner: Scanner) -> None:
+    """A mail's attachment names are in its `headers` part already: not found twice."""
+    result = scanner.scan(
+        Item(data=mail(f"{UPLOAD_CARD}.txt", "nothing"), name=None, declared_type="message/rfc822"),
+        ScanContext(),
+    )
+    assert [f.location for f in result.findings if f.detector == "credit-card"] == ["message/headers"]
+    assert UPLOAD_CARD not in json.dumps(result.to_dict())
