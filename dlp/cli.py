@@ -38,7 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"dlp.commands.{info.name}")
         module.register(sub)
+    _accept_config_after_commands(parser)
     return parser
+
+
+def _accept_config_after_commands(parser: argparse.ArgumentParser) -> None:
+    """Let `--config FILE` stand after any command too (`dlp token create --config
+    dlp.yaml ...`), as administrators type it; the value given before the command stays
+    the default (SUPPRESS: a command-level option only sets it when present)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in {id(p): p for p in action.choices.values()}.values():
+            if not any("--config" in known.option_strings for known in child._actions):
+                child.add_argument("--config", default=argparse.SUPPRESS, help="YAML configuration file")
+            _accept_config_after_commands(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -51,9 +51,13 @@ def test_create_with_config_file(
     config.write_text(f"state_dir: {tmp_path / 'cfg-var'}\n")
     assert _run(["--config", str(config), "token", "create", "--role", "scanner"]) == 0
     secret = capsys.readouterr().out.splitlines()[-1]
+    assert _run(["token", "create", "--config", str(config), "--role", "reviewer"]) == 0
+    after_command = capsys.readouterr().out.splitlines()[-1]
     store = open_store(settings_for(tmp_path / "cfg-var"))
     try:
         info = store.verify_token(secret)
         assert info is not None and info.role is Role.SCANNER
+        info = store.verify_token(after_command)
+        assert info is not None and info.role is Role.REVIEWER
     finally:
         store.close()
