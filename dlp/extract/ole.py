@@ -1,6 +1,8 @@
-"""Legacy Office files: OLE compound files (olefile) holding a Word 97-2003 document
-or an Excel 97-2003 workbook (see `dlp.extract.biff`; every sheet, hidden ones too, as
-a TSV table part at `book.xls#Sheet`, the first row being the header).
+"""Legacy Office files: OLE compound files (olefile) holding a Word 97-2003 document,
+an Excel 97-2003 workbook (see `dlp.extract.biff`; every sheet, hidden ones too, as
+a TSV table part at `book.xls#Sheet`, the first row being the header) or a PowerPoint
+97-2003 presentation (see `dlp.extract.ppt`; the text of slides, notes, masters and
+comments at the document's location).
 
 Word's binary format ([MS-DOC]) keeps the text in the `WordDocument` stream as pieces
 listed by the piece table (the CLX in the `0Table` or `1Table` stream): each piece is
@@ -9,8 +11,10 @@ footnotes, headers, comments and text boxes, which Word stores after it) and tur
 Word's control characters into plain text. A document with the `fEncrypted` bit, or
 an OOXML file wrapped in an OLE container (`EncryptedPackage`), is flagged
 `encrypted`, as is a workbook with a FILEPASS record (a damaged sheet is a `corrupt`
-part at its own location, the other sheets are still read). Outlook items (.msg) are
-read by `dlp.extract.msg`; other compound files (PowerPoint) and pre-97 Word and Excel
+part at its own location, the other sheets are still read) and a presentation with an
+`EncryptedSummary` stream, an encrypted `Current User` or a CryptSession10Container
+record (a damaged one is `corrupt` on the text read before the damage). Outlook items
+(.msg) are read by `dlp.extract.msg`; other compound files and pre-97 Word and Excel
 files are flagged `unsupported`.
 Streams larger than the per-member limit are not read, and the pieces together never
 yield more characters than the `WordDocument` stream has bytes (each character is stored
@@ -27,7 +31,7 @@ from dataclasses import replace
 
 import olefile
 
-from dlp.extract import biff, msg
+from dlp.extract import biff, msg, ppt
 from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_SIZE, UNSUPPORTED, Context, LimitReached, Node
 from dlp.extract.text import text_parts
 from dlp.model import Part, Table
@@ -36,6 +40,8 @@ __all__ = ["read_ole"]
 
 WORD_MIME = "application/msword"
 EXCEL_MIME = "application/vnd.ms-excel"
+POWERPOINT_MIME = "application/vnd.ms-powerpoint"
+_PRESENTATION = "PowerPoint Document"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CELL_BREAKS = re.compile(r"[\t\r\n]+")
 _WORD_IDENT = 0xA5EC
@@ -72,6 +78,9 @@ def read_ole(node: Node, ctx: Context) -> Iterator[Part]:
             return
         if ole.exists("Workbook"):
             yield from _workbook(node, ctx, ole)
+            return
+        if ole.exists(_PRESENTATION):
+            yield from _presentation(node, ctx, ole)
             return
         if not ole.exists("WordDocument"):
             yield node.part("", (UNSUPPORTED,))
@@ -116,6 +125,35 @@ def _workbook(node: Node, ctx: Context, ole: olefile.OleFileIO) -> Iterator[Part
         lines = ("\t".join(_CELL_BREAKS.sub(" ", cell) for cell in row) + "\n" for row in rows)
         for part in text_parts(node, lines, table=table, mime=EXCEL_MIME):
             yield replace(part, location=location)
+
+
+def _presentation(node: Node, ctx: Context, ole: olefile.OleFileIO) -> Iterator[Part]:
+    lines: list[str] = []
+    try:
+        if ole.exists("EncryptedSummary") or ppt.is_encrypted_user(_current_user(ole, ctx)):
+            raise _Stop(ENCRYPTED)
+        lines.extend(ppt.texts(_stream(ole, _PRESENTATION, ctx), ctx.check_time))
+    except _Stop as stop:
+        yield node.part("", (stop.flag,), mime=POWERPOINT_MIME)
+        return
+    except ppt.PptEncrypted:
+        yield node.part("", (ENCRYPTED,), mime=POWERPOINT_MIME)
+        return
+    except ppt.PptDamaged:
+        if not lines:
+            yield node.part("", (CORRUPT,), mime=POWERPOINT_MIME)
+            return
+        node = replace(node, flags=(*node.flags, CORRUPT))
+    except LimitReached:
+        raise
+    except Exception:
+        yield node.part("", (CORRUPT,), mime=POWERPOINT_MIME)
+        return
+    yield from text_parts(node, lines, mime=POWERPOINT_MIME)
+
+
+def _current_user(ole: olefile.OleFileIO, ctx: Context) -> bytes:
+    return _stream(ole, "Current User", ctx) if ole.exists("Current User") else b""
 
 
 class _Stop(Exception):
