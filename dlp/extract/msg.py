@@ -7,9 +7,13 @@ Parts, under the item's own location (a .msg is a file, never the relayed messag
 line per attachment, as for MIME mail), `body[1]` (the plain body), `body[2]` (the HTML
 body, markup removed) and `attachment[N]:NAME` (each `__attach_version1.0_#` storage:
 its data stream extracted in turn, or an embedded message, `__substg1.0_3701000D`, read
-the same way under its attachment's location). A message with only an RTF body
-(compressed RTF, not read) has a `body[1]` flagged `unsupported`, and so has an
-attached OLE object. Streams larger than the per-member limit are not read. Damage
+the same way under its attachment's location). A message with neither a plain nor an
+HTML body, as older and "rich text" items are, has its compressed RTF body
+(`__substg1.0_10090102`, [MS-OXRTFCP], see `dlp.extract.lzfu`) at `body[1]`, read as
+RTF (HTML encapsulated in RTF too); a damaged one (bad CRC, cut short) is flagged
+`corrupt` there, one larger than the per-member limit once decompressed is cut and
+flagged `limit:size`. An attached OLE object is flagged `unsupported`. Streams larger
+than the per-member limit are not read. Damage
 olefile reads past (a directory it had to repair, a stream name that is no MAPI name,
 so a body or attachment may be missing) flags the message's own part `corrupt` and
 the rest is still read.
@@ -27,7 +31,7 @@ from collections.abc import Iterator
 
 import olefile
 
-from dlp.extract import text
+from dlp.extract import documents, lzfu, text
 from dlp.extract.mail import FILE_NAME_LABEL, HEADERS_PART
 from dlp.extract.node import CORRUPT, LIMIT_DEPTH, LIMIT_SIZE, UNSUPPORTED, Context, LimitReached, Node
 from dlp.model import Part
@@ -46,6 +50,7 @@ _LONG_NAME, _SHORT_NAME, _DISPLAY_NAME = "3707", "3704", "3001"
 _CODEPAGE_TAGS = (0x3FFD0003, 0x3FDE0003)  # PR_MESSAGE_CODEPAGE, PR_INTERNET_CPID
 _CODEPAGES = {65001: "utf-8", 20127: "ascii", 28591: "latin-1", 28592: "iso8859-2", 28605: "iso8859-15"}
 _UNREAD = "application/octet-stream"
+_RTF_MIME = "text/rtf"
 _NAME = re.compile(
     r"(__(substg1\.0_[0-9A-F]{8}|properties_version1\.0|(recip|attach)_version1\.0_#[0-9A-F]{8}|nameid_version1\.0)"
     r"|[\x01-\x06][^\x00-\x1f]*)\Z",
@@ -178,8 +183,8 @@ def _message(
 def _bodies(
     node: Node, ctx: Context, reader: _Reader, prefix: Path, where: tuple[str, int], codepage: str | None
 ) -> Iterator[Part]:
-    """The plain body at `body[1]` and the HTML body after it; an RTF-only message's body
-    is flagged `unsupported`."""
+    """The plain body at `body[1]` and the HTML body after it; without either, the
+    RTF body at `body[1]`."""
     base, depth = where
     number = 0
     plain = reader.raw_string(prefix, _BODY, codepage)
@@ -202,8 +207,34 @@ def _bodies(
             yield from text.read_html(child, ctx)
         finally:
             blob.close()
-    if number == 0 and reader.exists((*prefix, _RTF)):
-        yield node.part("", (UNSUPPORTED,), location=f"{base}/body[1]", mime="application/rtf")
+    if number == 0:
+        yield from _rtf_body(node, ctx, reader, prefix, where)
+
+
+def _rtf_body(
+    node: Node, ctx: Context, reader: _Reader, prefix: Path, where: tuple[str, int]
+) -> Iterator[Part]:
+    """The compressed RTF body, when it is the only one, decompressed (see `lzfu`) under
+    the member limits and read as RTF at `body[1]`; damage flags that part `corrupt`."""
+    base, depth = where
+    location = f"{base}/body[1]"
+    try:
+        data = reader.read((*prefix, _RTF))
+    except LimitReached as hit:
+        if hit.flag != LIMIT_SIZE:
+            raise
+        yield node.part("", (LIMIT_SIZE,), location=location, mime=_RTF_MIME)
+        return
+    if data is None:
+        return
+    ctx.count_file()
+    blob, flags = ctx.spool(lzfu.decompress(data))
+    del data
+    child = Node(location, blob, None, depth + 1, _RTF_MIME, None, flags)
+    try:
+        yield from documents.read_rtf(child, ctx)
+    finally:
+        blob.close()
 
 
 def _file(

@@ -1,12 +1,14 @@
 """Outlook .msg files for the tests, built from their streams: no Python library writes
 .msg (olefile only reads compound files), so `compound_file` is a minimal writer of
 [MS-CFB] version 3 files (512-byte sectors; streams under 4096 bytes in the mini stream,
-as the format requires) and `outlook_message` lays out the [MS-OXMSG] storages and
-streams that `dlp.extract.msg` reads."""
+as the format requires), `outlook_message` lays out the [MS-OXMSG] storages and
+streams that `dlp.extract.msg` reads and `compressed_rtf` writes an RTF body the way
+[MS-OXRTFCP] compresses it."""
 
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass, field
 
 Tree = dict[str, "bytes | Tree"]
@@ -133,6 +135,7 @@ def outlook_message(
     body: str | None = None,
     *,
     html: bytes | None = None,
+    rtf: bytes | None = None,
     attachments: list[tuple[str, bytes]] = (),  # type: ignore[assignment]
     embedded: list[Tree] = (),  # type: ignore[assignment]
     sender: str = "Ann Lee",
@@ -140,8 +143,8 @@ def outlook_message(
     top: bool = True,
 ) -> Tree:
     """The storages and streams of an Outlook message: subject, sender and recipients'
-    display names, a plain body (UTF-16), an HTML body, file attachments (long name and
-    data) and embedded messages (made with `top=False`)."""
+    display names, a plain body (UTF-16), an HTML body, a compressed RTF body (as is),
+    file attachments (long name and data) and embedded messages (made with `top=False`)."""
     tree: Tree = {"__properties_version1.0": b"\0" * (32 if top else 24)}
     if top:
         tree["__nameid_version1.0"] = {"__substg1.0_00020102": b"\0" * 16}
@@ -152,6 +155,8 @@ def outlook_message(
         tree.update(_unicode("1000", body))
     if html is not None:
         tree["__substg1.0_10130102"] = html
+    if rtf is not None:
+        tree["__substg1.0_10090102"] = rtf
     index = 0
     for name, data in attachments:
         tree[f"__attach_version1.0_#{index:08X}"] = {
@@ -167,3 +172,30 @@ def outlook_message(
         }
         index += 1
     return tree
+
+
+def compressed_rtf(rtf: bytes) -> bytes:
+    """`rtf` as [MS-OXRTFCP] `LZFu` data: literals, except that a byte repeated is one
+    literal then references (up to 17 bytes each) to it, reaching over the write position
+    as in the specification's second example; then the end marker, in runs of eight
+    tokens behind their control byte, and the header with the CRC."""
+    write = 207
+    tokens: list[tuple[bool, bytes]] = []
+    at = 0
+    while at < len(rtf):
+        tokens.append((False, rtf[at : at + 1]))
+        write, at = (write + 1) % 4096, at + 1
+        repeat = 0
+        while at + repeat < len(rtf) and repeat < 17 and rtf[at + repeat] == rtf[at - 1]:
+            repeat += 1
+        if repeat >= 2:
+            tokens.append((True, struct.pack(">H", (write - 1) % 4096 << 4 | (repeat - 2))))
+            write, at = (write + repeat) % 4096, at + repeat
+    tokens.append((True, struct.pack(">H", write << 4)))
+    body = bytearray()
+    for start in range(0, len(tokens), 8):
+        run = tokens[start : start + 8]
+        body.append(sum(1 << bit for bit, (reference, _) in enumerate(run) if reference))
+        body += b"".join(token for _, token in run)
+    crc = zlib.crc32(body, 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return struct.pack("<II4sI", len(body) + 12, len(rtf), b"LZFu", crc) + bytes(body)

@@ -1,6 +1,6 @@
-"""Outlook items (.msg): headers, plain and HTML bodies, attachments and embedded
-messages at their locations, alone, attached to MIME mail and inside a ZIP; limits and
-damage become flags. The files are built by `tests.extract.msgfile` (no Python library
+"""Outlook items (.msg): headers, plain, HTML and compressed RTF bodies, attachments and
+embedded messages at their locations, alone, attached to MIME mail and inside a ZIP;
+limits and damage become flags. The files are built by `tests.extract.msgfile` (no Python library
 writes .msg) and read by olefile like any Outlook file."""
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ import struct
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
 from dlp.config import load_settings
-from dlp.extract import extract
+from dlp.extract import extract, lzfu
 from dlp.model import Item, Limits, Part, ScanContext
 from dlp.pipeline import Scanner
 from tests.extract import samples
-from tests.extract.msgfile import Tree, compound_file, outlook_message
+from tests.extract.msgfile import Tree, compound_file, compressed_rtf, outlook_message
 
 CARD = "4539 1488 0343 6467"
 SSN = "536-22-1234"
@@ -114,14 +116,83 @@ def test_8bit_strings_use_the_message_code_page() -> None:
     assert found["x.msg/body[1]"] == f"Карта {CARD}"
 
 
-def test_unreadable_pieces_are_flagged() -> None:
-    tree = outlook_message("rtf only", None)
-    tree["__substg1.0_10090102"] = b"\x20\0\0\0compressed rtf"
+def test_attached_ole_object_is_unsupported() -> None:
+    tree = outlook_message("ole", "see the object")
     tree["__attach_version1.0_#00000000"] = {"__substg1.0_3701000D": {"\x01Ole": b"\0" * 20}}
-    assert rows(run(compound_file(tree)))[2:] == [
-        ("x.msg/body[1]", "application/rtf", "", ("unsupported",)),
+    assert rows(run(compound_file(tree)))[3:] == [
         ("x.msg/attachment[1]:message.msg", "application/octet-stream", "", ("unsupported",)),
     ]
+
+
+RTF = (
+    rb"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\fswiss Arial;}}\f0\fs20 Card 4539 1488 0343 6467\par "
+    rb"Refund \'e9t\'e9 " + b"-" * 40 + rb"\par}"
+)
+RTF_TEXT = f"Card {CARD}\nRefund été {'-' * 40}\n"
+
+
+def rtf_body(rtf: bytes, limits: Limits | None = None) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    return rows(run(compound_file(outlook_message("rtf only", None, rtf=rtf)), limits=limits))[2:]
+
+
+def test_compressed_rtf_follows_the_specification_examples() -> None:
+    """[MS-OXRTFCP] section 3.1's two examples (the second's reference reaches over the
+    write position), the uncompressed form, and the test writer's output."""
+    hello = bytes.fromhex(
+        "2d 00 00 00 2b 00 00 00 4c 5a 46 75 f1 c5 c7 a7 03 00 0a 00 72 63 70 67 31 32 35 42 32"
+        "0a f3 20 68 65 6c 09 00 20 62 77 05 b0 6c 64 7d 0a 80 0f a0"
+    )
+    assert b"".join(lzfu.decompress(hello)) == b"{\\rtf1\\ansi\\ansicpg1252\\pard hello world}\r\n"
+    crossing = bytes.fromhex("1a0000001c0000004c5a4675e2d44b51410004205758595a0d6e7d010eb0")
+    assert b"".join(lzfu.decompress(crossing)) == b"{\\rtf1 WXYZWXYZWXYZWXYZWXYZ}"
+    plain = struct.pack("<II4sI", 12 + len(RTF), len(RTF), b"MELA", 0) + RTF
+    assert b"".join(lzfu.decompress(plain)) == RTF
+    assert b"".join(lzfu.decompress(compressed_rtf(RTF * 100))) == RTF * 100
+    with pytest.raises(ValueError, match="damaged"):
+        list(lzfu.decompress(hello[:-1] + b"\xa1"))
+
+
+def test_rtf_only_body_is_decompressed_and_read() -> None:
+    assert rtf_body(compressed_rtf(RTF)) == [("x.msg/body[1]", "text/rtf", RTF_TEXT, ())]
+    html = (
+        rb"{\rtf1\ansi\ansicpg1252\fromhtml1 \deff0{\fonttbl{\f0\fswiss Arial;}}{\*\htmltag19 <html>}"
+        rb"{\*\htmltag34 <body>}\htmlrtf {\htmlrtf0 Card 4539 1488 0343 6467{\*\htmltag244 <br>}\htmlrtf "
+        rb"\line\htmlrtf0 }{\*\htmltag27 </body>}}"
+    )
+    assert rtf_body(compressed_rtf(html)) == [("x.msg/body[1]", "text/rtf", f"Card {CARD}\n", ())]
+    both = compound_file(outlook_message("both", f"card {CARD}", rtf=compressed_rtf(RTF)))
+    assert [p.location for p in run(both)] == ["x.msg", "x.msg/headers", "x.msg/body[1]"]
+
+
+def test_damaged_compressed_rtf_is_corrupt() -> None:
+    data = compressed_rtf(RTF)
+    bad_crc = data[:12] + b"\0\0\0\0" + data[16:]
+    assert rtf_body(bad_crc) == [("x.msg/body[1]", "text/rtf", RTF_TEXT, ("corrupt",))]
+    assert rtf_body(data[:-8]) == [("x.msg/body[1]", "text/rtf", RTF_TEXT[:-1], ("corrupt",))]
+    assert rtf_body(b"\x20\0\0\0compressed rtf") == [("x.msg/body[1]", "text/rtf", "", ("corrupt",))]
+    uncompressed = struct.pack("<II4sI", 12 + len(RTF), len(RTF) + 10, b"MELA", 0) + RTF
+    assert rtf_body(uncompressed) == [("x.msg/body[1]", "text/rtf", RTF_TEXT, ("corrupt",))]
+
+
+def test_compressed_rtf_over_the_member_limit_is_cut() -> None:
+    head = rb"{\rtf1 Card 4539 1488 0343 6467 "
+    limits = Limits(max_member_bytes=4096)
+    assert rtf_body(compressed_rtf(head + b"x" * 6000 + b"}"), limits) == [
+        ("x.msg/body[1]", "text/rtf", f"Card {CARD} " + "x" * (4096 - len(head)), ("limit:size",)),
+    ]
+    assert rtf_body(compressed_rtf(bytes(range(256)) * 20), limits) == [
+        ("x.msg/body[1]", "text/rtf", "", ("limit:size",)),
+    ]
+
+
+def test_rtf_only_msg_is_scanned_by_the_pipeline(tmp_path: Path) -> None:
+    scanner = Scanner.from_settings(load_settings(None, environ={"DLP_STATE_DIR": str(tmp_path)}))
+    data = compound_file(outlook_message("Refund", None, rtf=compressed_rtf(RTF)))
+    result = scanner.scan(Item(data=data, name="x.msg"), ScanContext(channel="http"))
+    assert [(f.detector, f.location, f.start, f.end) for f in result.findings] == [
+        ("credit-card", "x.msg/body[1]", 5, 24),
+    ]
+    assert result.flags == ()
 
 
 def test_member_and_file_limits() -> None:
