@@ -75,6 +75,14 @@ def disposition_filename(value: str | None) -> str | None:
     return cleaned[:_MAX_NAME] or None
 
 
+def _form_filename(name: str | None) -> str | None:
+    """A multipart/form-data file name as the sender's file was called: browsers (and
+    httpx, requests, curl) write a double quote in it as `%22` (WHATWG HTML's form
+    encoding, which also turns CR and LF into `%0D` and `%0A`; those stay, as control
+    characters are dropped from names anyway)."""
+    return None if name is None else name.replace("%22", '"')
+
+
 def clear_spool(directory: Path) -> None:
     """Create the spool folder (0700) and remove uploads left by an earlier run."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -218,7 +226,7 @@ class _FileField:
             self.repeated = True
         else:
             self.capturing = self.found = True
-            self.name = disposition_filename(disposition.decode("utf-8", "replace"))
+            self.name = _form_filename(disposition_filename(disposition.decode("utf-8", "replace")))
             declared = self.headers.get("content-type", b"").decode("latin-1")
             self.declared = declared or None
 

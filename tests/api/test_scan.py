@@ -85,6 +85,15 @@ def test_multipart_with_non_ascii_headers(api: Running) -> None:
     assert api.scanner.names[-1] == "résumé.txt"
 
 
+def test_multipart_file_name_with_a_quote(api: Running) -> None:
+    """httpx writes '"' in a form file name as %22, as browsers do; the name is the file's."""
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan", files={"file": ('q3 "final".txt', b"hello", "text/plain")})
+    assert response.status_code == 200, response.text
+    assert isinstance(api.scanner, StandInScanner)
+    assert api.scanner.names[-1] == 'q3 "final".txt'
+
+
 @pytest.mark.parametrize(
     ("files", "content", "headers", "detail"),
     [
