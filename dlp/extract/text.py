@@ -131,6 +131,8 @@ def detect_table(sample: str, hinted: bool) -> Table | None:
         return Table(",", ()) if hinted else None
     best: tuple[int, str] | None = None
     for delimiter in _DELIMITERS:
+        if delimiter not in lines[0]:
+            continue  # the first row would have one field: never the same width as a table's
         try:
             counts = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
         except csv.Error:
