@@ -46,7 +46,7 @@ import regex
 from dlp.detect.anchors import DIGIT, classes, digit_runs, find_all, hex_colons, letters_digits
 from dlp.detect.definition import REGEX_TIMEOUT_SECONDS, Definition, DictionaryDef, PatternDef, load_folders
 from dlp.detect.masking import MASKS, NORMALISERS, KeyedHasher
-from dlp.detect.tabular import AGGREGATES, column_of, normalise_header
+from dlp.detect.tabular import AGGREGATES, column_of, normalise_header, record_starts
 from dlp.detect.validators import VALIDATORS
 from dlp.model import Confidence, Finding, Part
 
@@ -265,6 +265,7 @@ class _Scan:
         "low",
         "matches",
         "part",
+        "records",
         "run_counts",
         "runs",
         "terms",
@@ -282,6 +283,7 @@ class _Scan:
         self.literals: list[tuple[int, _Detector]] = []
         self.terms: list[_Hit] = []
         self.header_ctx: dict[int, dict[int, str]] | None = None
+        self.records: list[int] | None = None
         self.runs: list[Candidate] = []
         self.keep_runs = False
         self.run_counts: RunCounts | None = None
@@ -694,7 +696,9 @@ class Engine:
             return None
         table = scan.part.table
         assert table is not None
-        return columns.get(column_of(scan.text, start, table))
+        if scan.records is None:
+            scan.records = record_starts(scan.text)
+        return columns.get(column_of(scan.text, start, table, scan.records))
 
     def _score(self, scan: _Scan, hits: list[_Hit]) -> list[_Scored]:
         out: list[_Scored] = []

@@ -26,6 +26,7 @@ __all__ = [
     "AggregateResult",
     "column_of",
     "normalise_header",
+    "record_starts",
 ]
 
 _QUOTES = "\"' \t\ufeff"
@@ -36,9 +37,36 @@ def normalise_header(cell: str) -> str:
     return cell.strip(_QUOTES).lower()
 
 
-def column_of(text: str, position: int, table: Table) -> int:
-    """The column index of the cell holding `position` (quoted delimiters respected)."""
+def record_starts(text: str) -> list[int]:
+    """Offsets where the records of delimited text start, when a quoted cell spans a line break
+    (a Salesforce MailingStreet with two lines); empty when every record is one line.
+
+    A line break ends a record only outside quotes: an even number of `"` before it (an escaped
+    `""` counts twice). Without this, the line after such a cell reads as a record of its own,
+    so rows are counted twice and its values get the wrong column header.
+    """
+    if '"' not in text:
+        return []
+    starts = [0]
+    pos = 0
+    inside = spanned = False
+    for line in text.split("\n"):
+        pos += len(line) + 1
+        if line.count('"') & 1:
+            inside = not inside
+        if inside:
+            spanned = True
+        elif pos <= len(text):
+            starts.append(pos)
+    return starts if spanned else []
+
+
+def column_of(text: str, position: int, table: Table, records: Sequence[int] = ()) -> int:
+    """The column index of the cell holding `position` (quoted delimiters respected); `records`
+    are the `record_starts` of the text, so a cell after a multi-line one is placed right."""
     line_start = text.rfind("\n", 0, position) + 1
+    if records:
+        line_start = records[bisect.bisect_right(records, position) - 1]
     prefix = text[line_start:position]
     if '"' not in prefix:
         return prefix.count(table.delimiter)
@@ -130,10 +158,11 @@ def _customer_list(
     offset: int,
 ) -> AggregateResult | None:
     """Rows of a table that carry personal data: a row-detector finding (e-mail, phone ...) or
-    a non-empty cell in a name column. The header row (first chunk only) is not counted."""
+    a non-empty cell in a name column. The header row (first chunk only) is not counted; a
+    record whose quoted cell spans lines counts once."""
     if table is None:
         return None
-    starts = _line_starts(text)
+    starts = record_starts(text) or _line_starts(text)
     header_line = 0 if offset == 0 else -1
     rows = {bisect.bisect_right(starts, pos) - 1 for det, pos in findings if det in params.row_detectors}
     name_cols = [i for i, cell in enumerate(table.header) if normalise_header(cell) in params.names]
