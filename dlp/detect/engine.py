@@ -697,7 +697,7 @@ class Engine:
         table = scan.part.table
         assert table is not None
         if scan.records is None:
-            scan.records = record_starts(scan.text)
+            scan.records = record_starts(scan.text, table.delimiter)
         return columns.get(column_of(scan.text, start, table, scan.records))
 
     def _score(self, scan: _Scan, hits: list[_Hit]) -> list[_Scored]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,27 +38,31 @@ def normalise_header(cell: str) -> str:
     return cell.strip(_QUOTES).lower()
 
 
-def record_starts(text: str) -> list[int]:
+def record_starts(text: str, delimiter: str) -> list[int]:
     """Offsets where the records of delimited text start, when a quoted cell spans a line break
     (a Salesforce MailingStreet with two lines); empty when every record is one line.
 
-    A line break ends a record only outside quotes: an even number of `"` before it (an escaped
-    `""` counts twice). Without this, the line after such a cell reads as a record of its own,
-    so rows are counted twice and its values get the wrong column header.
+    Records are read as the csv module reads them: a quote opens a quoted cell only at the
+    start of a cell, so a stray `12"` inside a cell does not join the lines after it. Without
+    this, the line after a multi-line cell reads as a record of its own, so rows are counted
+    twice and its values get the wrong column header. Text the csv module refuses (a cell
+    over its size limit) is read line by line, as before.
     """
     if '"' not in text:
         return []
-    starts = [0]
-    pos = 0
-    inside = spanned = False
-    for line in text.split("\n"):
-        pos += len(line) + 1
-        if line.count('"') & 1:
-            inside = not inside
-        if inside:
-            spanned = True
-        elif pos <= len(text):
-            starts.append(pos)
+    lines = text.split("\n")
+    line_starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    reader = csv.reader((line + "\n" for line in lines), delimiter=delimiter)
+    starts: list[int] = []
+    consumed = 0
+    spanned = False
+    try:
+        for _ in reader:
+            starts.append(line_starts[consumed])
+            spanned = spanned or reader.line_num - consumed > 1
+            consumed = reader.line_num
+    except csv.Error:
+        return []
     return starts if spanned else []
 
 
@@ -162,7 +167,7 @@ def _customer_list(
     record whose quoted cell spans lines counts once."""
     if table is None:
         return None
-    starts = record_starts(text) or _line_starts(text)
+    starts = record_starts(text, table.delimiter) or _line_starts(text)
     header_line = 0 if offset == 0 else -1
     rows = {bisect.bisect_right(starts, pos) - 1 for det, pos in findings if det in params.row_detectors}
     name_cols = [i for i, cell in enumerate(table.header) if normalise_header(cell) in params.names]
