@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
+from typing import Protocol
 
-__all__ = ["Ledger", "Outcome", "make_message", "send"]
+__all__ = ["Ledger", "Outcome", "exchange", "make_message", "send"]
 
 
 @dataclass(frozen=True)
@@ -122,3 +123,26 @@ class Ledger:
                 assert 400 <= outcome.code < 600, f"{marker}: no 4xx/5xx reply: {outcome}"
                 counts[f"{outcome.code // 100}xx"] += 1
         return counts
+
+
+class LineStream(Protocol):
+    """A buffered binary stream over a socket (`socket.makefile("rwb")`)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def exchange(stream: LineStream, commands: Iterable[bytes]) -> list[bytes]:
+    """Send each command on a raw SMTP stream and collect its reply (the last line of a
+    multi-line one), for tests that need exact command-by-command control."""
+    seen = []
+    for command in commands:
+        stream.write(command + b"\r\n")
+        stream.flush()
+        while (line := stream.readline())[3:4] == b"-":
+            continue
+        seen.append(line.rstrip())
+    return seen

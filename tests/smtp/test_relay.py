@@ -17,7 +17,7 @@ from dlp.errors import ConfigError
 from dlp.smtp import replies
 from dlp.smtp.relay import Relay
 from dlp.store import Store
-from tests.smtp.client import Ledger, Outcome, make_message, send
+from tests.smtp.client import Ledger, Outcome, exchange, make_message, send
 from tests.smtp.conftest import RelayFactory, relay_settings
 from tests.smtp.sink import Sink, start_sink
 
@@ -60,14 +60,7 @@ def _dialogue(port: int, commands: list[bytes]) -> list[bytes]:
     """Send each command and collect its reply (the last line of a multi-line one)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         stream = conn.makefile("rwb")
-        seen = [stream.readline().rstrip()]
-        for command in commands:
-            stream.write(command + b"\r\n")
-            stream.flush()
-            while (line := stream.readline())[3:4] == b"-":
-                continue
-            seen.append(line.rstrip())
-        return seen
+        return [stream.readline().rstrip(), *exchange(stream, commands)]
 
 
 async def test_every_reply_has_an_enhanced_status_code(make_relay: RelayFactory, sink: Sink) -> None:

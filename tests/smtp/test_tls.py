@@ -13,7 +13,7 @@ import pytest
 from dlp.errors import TemporaryDeliveryError
 from dlp.smtp import replies
 from dlp.smtp.nexthop import close_idle_connections, deliver, parse_next_hop
-from tests.smtp.client import make_message
+from tests.smtp.client import exchange, make_message
 from tests.smtp.conftest import RelayFactory
 from tests.smtp.sink import Sink, start_sink
 from tests.smtp.tls import self_signed
@@ -113,22 +113,15 @@ async def test_commands_pipelined_behind_starttls_are_discarded(
         with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as conn:
             plain = conn.makefile("rwb")
             seen = [plain.readline().rstrip()]
-            plain.write(b"EHLO client.test\r\n")
-            plain.flush()
-            while (line := plain.readline())[3:4] == b"-":
-                continue
+            exchange(plain, [b"EHLO client.test"])
             plain.write(b"STARTTLS\r\nMAIL FROM:<mallory@evil.example>\r\n")
             plain.flush()
             seen.append(plain.readline().rstrip())
             context = ssl.create_default_context(cafile=str(cert))
             with context.wrap_socket(conn, server_hostname="localhost") as secure:
                 stream = secure.makefile("rwb")
-                for command in (b"EHLO client.test", b"RCPT TO:<bob@partner.example>", b"QUIT"):
-                    stream.write(command + b"\r\n")
-                    stream.flush()
-                    while (line := stream.readline())[3:4] == b"-":
-                        continue
-                    seen.append(line.rstrip())
+                commands = (b"EHLO client.test", b"RCPT TO:<bob@partner.example>", b"QUIT")
+                seen.extend(exchange(stream, commands))
             return seen
 
     seen = await asyncio.to_thread(talk)
