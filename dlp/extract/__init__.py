@@ -23,6 +23,9 @@ Locations
   NAME is the decoded file name, or `unnamed`). A message nested in another (attached
   `message/rfc822`, or an .eml inside an archive) puts its parts under its own
   location: `message/attachment[1]:fwd.eml/body[1]`.
+- Signed data (S/MIME `smime.p7m`, a `.p7m` file) puts its content under its own
+  location: a MIME entity as a nested message (`message/attachment[1]:smime.p7m/body[1]`),
+  anything else as a member named without `.p7m` (`offer.pdf.p7m/offer.pdf`).
 - An Outlook item (.msg) is a file: its parts follow the same scheme under its own
   location, `fwd.msg/headers`, `fwd.msg/body[N]` (the plain body, then the HTML one)
   and `fwd.msg/attachment[N]:NAME`, an embedded Outlook message being a nested one

@@ -13,6 +13,7 @@ import re
 
 import magic
 
+from dlp.extract.cms import is_cms
 from dlp.extract.encoding import looks_like_utf16
 
 __all__ = ["HEAD_BYTES", "Kind", "sniff"]
@@ -38,6 +39,7 @@ class Kind:
     SEVENZIP = "7z"
     PDF = "pdf"
     OLE = "ole"
+    CMS = "cms"
     ENCRYPTED = "encrypted"
     EMPTY = "empty"
     BINARY = "binary"
@@ -108,6 +110,8 @@ def sniff(head: bytes, name: str | None = None) -> tuple[str, str]:
         return Kind.TAR, "application/x-tar"
     if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":
         return Kind.BZIP2, "application/x-bzip2"
+    if is_cms(head):
+        return Kind.CMS, "application/pkcs7-mime"
     if _is_text(head):
         return _text_kind(head, name)
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from dlp.extract import archive, documents, mail, ole, text
+from dlp.extract import archive, cms, documents, mail, ole, text
 from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_DEPTH, UNSUPPORTED, Context, LimitReached, Node
 from dlp.extract.sniff import HEAD_BYTES, Kind, sniff
 from dlp.model import Part
@@ -48,6 +48,7 @@ HANDLERS: dict[str, Handler] = {
     Kind.XZ: lambda node, ctx: archive.read_compressed(node, ctx, Kind.XZ),
     Kind.SEVENZIP: archive.read_7z,
     Kind.OLE: ole.read_ole,
+    Kind.CMS: cms.read_cms,
     Kind.EMPTY: _empty,
     Kind.ENCRYPTED: _encrypted,
 }
