@@ -18,7 +18,7 @@ from dlp.extract import mail
 from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_SIZE, UNSUPPORTED, Context, Node
 from dlp.model import Part
 
-__all__ = ["is_cms", "read_cms"]
+__all__ = ["read_cms"]
 
 _PKCS7 = b"\x2a\x86\x48\x86\xf7\x0d\x01\x07"
 _DATA = _PKCS7 + b"\x01"
@@ -30,7 +30,6 @@ _ENCRYPTED_TYPES = frozenset(
         b"\x2a\x86\x48\x86\xf7\x0d\x01\x09\x10\x01\x17",  # authEnvelopedData (RFC 5083)
     )
 )
-_SMIME_OID = b"\x2a\x86\x48\x86\xf7\x0d\x01\x09\x10\x01"
 _MAX_NESTING = 32
 _MIME_HEAD = re.compile(
     rb"(?:[\x21-\x39\x3b-\x7e]+:[^\n]*\n(?:[ \t][^\n]*\n)*)*?content-type:", re.IGNORECASE
@@ -40,17 +39,6 @@ _P7_SUFFIX = re.compile(r"\.p7[ms]$", re.IGNORECASE)
 
 class _Malformed(Exception):
     """The bytes are not the BER structure expected."""
-
-
-def is_cms(head: bytes) -> bool:
-    """A ContentInfo: a SEQUENCE (definite or indefinite length) whose first element is
-    a PKCS #7 or S/MIME content-type OID."""
-    if head[:1] != b"\x30" or len(head) < 4:
-        return False
-    first = head[1]
-    start = 2 if first < 0x80 or first == 0x80 else 2 + (first & 0x7F)
-    oid = head[start : start + 13]
-    return oid[:1] == b"\x06" and (oid[2:10] == _PKCS7 or oid[2:12] == _SMIME_OID)
 
 
 def read_cms(node: Node, ctx: Context) -> Iterator[Part]:

@@ -21,7 +21,17 @@ from email.message import Message
 from dlp.extract import text
 from dlp.extract.guard import GuardTimeout, time_guard
 from dlp.extract.mimeparse import parse_simple
-from dlp.extract.node import CORRUPT, LIMIT_DEPTH, LIMIT_SIZE, LIMIT_TIME, Context, LimitReached, Node
+from dlp.extract.node import (
+    CORRUPT,
+    ENCRYPTED,
+    LIMIT_DEPTH,
+    LIMIT_SIZE,
+    LIMIT_TIME,
+    Context,
+    LimitReached,
+    Node,
+)
+from dlp.extract.sniff import PGP_ARMOUR
 from dlp.model import Part
 
 __all__ = ["FILE_NAME_LABEL", "HEADERS_PART", "decode_header", "read_email"]
@@ -153,6 +163,8 @@ def _leaf(
         raw = b""
     if _undecodable(part, raw):
         flags = (*flags, CORRUPT)
+    if inline_text and PGP_ARMOUR in raw:
+        flags = (*flags, ENCRYPTED)
     blob, spool_flags = ctx.spool(iter([raw]))
     del raw
     flags = (*flags, *spool_flags)

@@ -13,10 +13,9 @@ import re
 
 import magic
 
-from dlp.extract.cms import is_cms
 from dlp.extract.encoding import looks_like_utf16
 
-__all__ = ["HEAD_BYTES", "Kind", "sniff"]
+__all__ = ["HEAD_BYTES", "PGP_ARMOUR", "Kind", "sniff"]
 
 HEAD_BYTES = 8192
 
@@ -71,6 +70,7 @@ _BY_MIME = {
     "application/x-7z-compressed": Kind.SEVENZIP,
     "application/pdf": Kind.PDF,
     "application/encrypted": Kind.ENCRYPTED,
+    "application/pgp-encrypted": Kind.ENCRYPTED,
     "application/x-empty": Kind.EMPTY,
     "inode/x-empty": Kind.EMPTY,
 }
@@ -84,6 +84,10 @@ _SIGNATURES = (
     (b"%PDF-", Kind.PDF, "application/pdf"),
     (b"{\\rtf", Kind.RTF, "text/rtf"),
 )
+PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
+"""The first line of an OpenPGP encrypted message in ASCII armour (PGP/MIME's part, an `.asc` file)."""
+_PKCS7_OID = b"\x2a\x86\x48\x86\xf7\x0d\x01\x07"
+_SMIME_OID = b"\x2a\x86\x48\x86\xf7\x0d\x01\x09\x10\x01"
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_PREFIXES = ("application/vnd.openxmlformats-officedocument.", "application/vnd.oasis.opendocument.")
 _TABLE_NAMES = re.compile(r"\.(csv|tsv|tab)$", re.IGNORECASE)
@@ -110,7 +114,7 @@ def sniff(head: bytes, name: str | None = None) -> tuple[str, str]:
         return Kind.TAR, "application/x-tar"
     if head[:3] == b"BZh" and head[4:10] == b"1AY&SY":
         return Kind.BZIP2, "application/x-bzip2"
-    if is_cms(head):
+    if _is_cms(head):
         return Kind.CMS, "application/pkcs7-mime"
     if _is_text(head):
         return _text_kind(head, name)
@@ -132,9 +136,20 @@ def sniff(head: bytes, name: str | None = None) -> tuple[str, str]:
     return kind, mime
 
 
+def _is_cms(head: bytes) -> bool:
+    """A CMS / PKCS #7 ContentInfo: a SEQUENCE (definite or indefinite length) whose
+    first element is a PKCS #7 or S/MIME content-type OID."""
+    if head[:1] != b"\x30" or len(head) < 4:
+        return False
+    first = head[1]
+    start = 2 if first <= 0x80 else 2 + (first & 0x7F)
+    oid = head[start : start + 13]
+    return oid[:1] == b"\x06" and (oid[2:10] == _PKCS7_OID or oid[2:12] == _SMIME_OID)
+
+
 def _text_kind(head: bytes, name: str | None) -> tuple[str, str]:
-    """Mail (by its headers, or any text named `.eml`), JSON, HTML, XML, CSV (by name) or
-    plain text, from the first bytes (UTF-16 ones read as such).
+    """Mail (by its headers, or any text named `.eml`), OpenPGP armour (encrypted), JSON,
+    HTML, XML, CSV (by name) or plain text, from the first bytes (UTF-16 ones read as such).
 
     HTML is a document (doctype, `<html>`, `<body>`), a fragment that starts with a tag
     and holds common block or inline tags (exported snippets, saved mail bodies), or any
@@ -146,6 +161,8 @@ def _text_kind(head: bytes, name: str | None) -> tuple[str, str]:
     if utf16:
         head = head.decode(utf16, "ignore").encode("utf-8")
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(PGP_ARMOUR):
+        return Kind.ENCRYPTED, "application/pgp-encrypted"
     if start[:1] in (b"{", b"["):
         return Kind.JSON, "application/json"
     lower = start[:2048].lower()

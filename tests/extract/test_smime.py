@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
 from dlp.extract import extract
-from dlp.extract.cms import is_cms
+from dlp.extract.sniff import Kind, sniff
 from dlp.model import Item, Limits
 
 HEADERS = b"From: Ann <ann@example.com>\r\nTo: bob@example.com\r\nSubject: q3\r\nMIME-Version: 1.0\r\n"
@@ -77,7 +77,7 @@ def test_detached_signature_is_an_empty_part_without_flags(signer: pkcs7.PKCS7Si
 
 def test_opaque_signed_data_content_is_read(signer: pkcs7.PKCS7SignatureBuilder) -> None:
     der = signer.sign(serialization.Encoding.DER, [])
-    assert is_cms(der)
+    assert sniff(der) == (Kind.CMS, "application/pkcs7-mime")
     assert _parts(_opaque(der)) == OPAQUE_PARTS
 
 
