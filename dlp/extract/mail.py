@@ -9,11 +9,13 @@ raw values. The parser runs under the item's time limit.
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.errors
 import email.header
 import email.policy
 import email.utils
+import quopri
 import re
 from collections.abc import Iterator
 from email.message import Message
@@ -118,9 +120,32 @@ def _message(node: Node, ctx: Context, message: Message, base: str, depth: int) 
             if depth + 1 > ctx.limits.max_depth:
                 yield node.part("", (LIMIT_DEPTH,), location=location, mime=_MIME)
             elif nested:
-                yield from _message(node, ctx, nested[0], location, depth + 1)
+                inner = _decoded_message(ctx, part, nested[0])
+                if inner is None:
+                    yield node.part("", (CORRUPT,), location=location, mime=_MIME)
+                else:
+                    yield from _message(node, ctx, inner, location, depth + 1)
             continue
         yield from _leaf(node, ctx, part, (filename, content_type), base, depth, counters)
+
+
+def _decoded_message(ctx: Context, part: Message, nested: Message) -> Message | None:
+    """The attached message itself; when the attachment is base64 or quoted-printable
+    (not allowed for `message/rfc822`, but some clients send it), the parser took the
+    encoded text for a message, so that text is decoded and parsed again. None when it
+    does not decode."""
+    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        return nested
+    try:
+        raw = nested.as_bytes()
+        data = binascii.a2b_base64(raw) if encoding == "base64" else quopri.decodestring(raw)
+        with time_guard(ctx.remaining()):
+            return email.message_from_bytes(data.lstrip(b"\r\n"), policy=email.policy.compat32)
+    except GuardTimeout:
+        raise LimitReached(LIMIT_TIME) from None
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _leaves(ctx: Context, message: Message) -> list[tuple[Message, str | None, str]]:
