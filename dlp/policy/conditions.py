@@ -39,6 +39,7 @@ __all__ = [
     "domain_matches",
     "domain_of",
     "named_detectors",
+    "needs_findings",
 ]
 
 CUSTOMER_LIST = "customer-list"
@@ -558,3 +559,18 @@ def named_detectors(condition: Condition) -> tuple[set[str], set[str]]:
             if current.export_header and current.min_rows is not None:
                 detectors.add(CUSTOMER_LIST)
     return detectors, categories
+
+
+def needs_findings(condition: Condition) -> bool:
+    """Whether `condition` can hold only for an item with findings (a findings, EDM or CRM
+    test, or a combination that cannot hold without one), so that `decide` skips it for
+    clean items, most mail, without testing it."""
+    if isinstance(condition, FindingsCondition | EdmCondition):
+        return True
+    if isinstance(condition, CrmCondition):
+        return condition.export_header or condition.min_rows is not None
+    if isinstance(condition, AllOf):
+        return any(needs_findings(member) for member in condition.members)
+    if isinstance(condition, AnyOf):
+        return all(needs_findings(member) for member in condition.members)
+    return False

@@ -13,6 +13,7 @@ whole (rule ids unique across files). `decide` is pure and runs on every item:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -23,7 +24,14 @@ from typing import Any
 
 from dlp.errors import PolicyError
 from dlp.model import Action, Evidence, Finding, RuleMatch, ScanContext, Verdict
-from dlp.policy.conditions import EDM_PREFIX, Facts, domain_matches, domain_of, named_detectors
+from dlp.policy.conditions import (
+    EDM_PREFIX,
+    Facts,
+    domain_matches,
+    domain_of,
+    named_detectors,
+    needs_findings,
+)
 from dlp.policy.deadlines import DEFAULT_DEADLINES
 from dlp.policy.parse import Problems
 from dlp.policy.rules import Pack, Rule, parse_pack
@@ -156,13 +164,18 @@ class PolicySet:
             )
         return out
 
+    @functools.cached_property
+    def _rules_for_clean_items(self) -> tuple[Rule, ...]:
+        """The rules whose `when` can hold for an item without findings."""
+        return tuple(rule for rule in self.rules if not needs_findings(rule.when))
+
     def decide(self, evidence: Evidence, context: ScanContext) -> Verdict:
         """The one action for an item, with the rules that matched and why."""
         internal = self.internal_domains + _domains(context.internal_domains)
         base = Facts.of(evidence, context, evidence.findings, tuple(context.recipients), internal)
         sender = (context.sender or "").strip("<>").lower()
         matches: list[tuple[Rule, RuleMatch]] = []
-        for rule in self.rules:
+        for rule in self.rules if evidence.findings else self._rules_for_clean_items:
             if not rule.enabled or (sender and rule.allow_senders and _listed(sender, rule.allow_senders)):
                 continue
             facts = _facts_for(rule, base, internal)

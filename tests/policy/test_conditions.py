@@ -370,6 +370,28 @@ CASES = [
         "to external domain partner.org",
     ),
     ("any-miss", "any: [{channel: http}, {external: false}]", evidence(), OUT, None),
+    # A clean item skips only the rules that cannot hold without findings (needs_findings):
+    (
+        "any-findings-or-external-clean",
+        "any: [{findings: {detectors: [credit-card]}}, {external: true}]",
+        evidence(),
+        OUT,
+        "to external domain partner.org",
+    ),
+    (
+        "not-findings-clean",
+        "not: {findings: {detectors: [credit-card]}}",
+        evidence(),
+        OUT,
+        "the rule's description",
+    ),
+    (
+        "all-findings-clean",
+        "all: [{findings: {detectors: [credit-card]}}, {external: true}]",
+        evidence(),
+        OUT,
+        None,
+    ),
     ("not-hit", "not: {channel: http}", evidence(), OUT, "the rule's description"),
     ("not-miss", "not: {channel: smtp}", evidence(), OUT, None),
 ]
