@@ -206,6 +206,10 @@ def _leaf(
             yield from ctx.descend(child)
         elif content_type == "text/html":
             yield from text.read_html(child, ctx)
+        elif content_type in text.FOLDED_TYPES:
+            yield from text.text_parts(
+                child, text.unfolded(text.decoded_blocks(child, ctx)), mime="text/plain"
+            )
         else:
             yield from text.text_parts(child, text.decoded_blocks(child, ctx), mime="text/plain")
     finally:

@@ -22,16 +22,19 @@ from dlp.model import Part, Table
 
 __all__ = [
     "CHUNK_CHARS",
+    "FOLDED_TYPES",
     "Chunker",
     "decoded_blocks",
     "detect_table",
     "html_text",
+    "is_folded_directory",
     "read_csv",
     "read_html",
     "read_json",
     "read_text",
     "read_xml",
     "text_parts",
+    "unfolded",
 ]
 
 CHUNK_CHARS = 4 * 1024 * 1024
@@ -164,10 +167,45 @@ def _table_mime(table: Table) -> str:
 
 
 def read_text(node: Node, ctx: Context) -> Iterator[Part]:
-    """Plain text; delimited text that looks like a table becomes a table part."""
-    table = detect_table(_first_text(node), hinted=False)
+    """Plain text; delimited text that looks like a table becomes a table part; an iCalendar
+    or vCard file is read with its folded lines joined."""
+    first = _first_text(node)
+    if is_folded_directory(first):
+        yield from text_parts(node, unfolded(decoded_blocks(node, ctx)), mime="text/plain")
+        return
+    table = detect_table(first, hinted=False)
     mime = _table_mime(table) if table else "text/plain"
     yield from text_parts(node, decoded_blocks(node, ctx), table=table, mime=mime)
+
+
+_FOLDED_KINDS = ("BEGIN:VCALENDAR", "BEGIN:VCARD")
+FOLDED_TYPES = frozenset({"text/calendar", "text/vcard", "text/x-vcard", "text/directory"})
+"""Content types whose lines are folded (RFC 5545, RFC 6350): a meeting invite's
+description, a contact card's note."""
+_FOLD = re.compile(r"\r?\n[ \t]")
+
+
+def is_folded_directory(first: str) -> bool:
+    """Whether a text starts like an iCalendar or vCard file."""
+    return first.lstrip("\ufeff \t\r\n")[:15].upper().startswith(_FOLDED_KINDS)
+
+
+def unfolded(pieces: Iterable[str]) -> Iterator[str]:
+    """The text with folded lines joined (a line break followed by a space or tab is
+    removed), so a card number or an SSN that an invite's DESCRIPTION folded across two
+    lines reads whole. A line break at the end of a piece is held back until the next
+    piece shows whether a fold follows."""
+    held = ""
+    for piece in pieces:
+        text = held + piece
+        cut = len(text)
+        while cut and text[cut - 1] in "\r\n":
+            cut -= 1
+        text, held = text[:cut], text[cut:]
+        if text:
+            yield _FOLD.sub("", text)
+    if held:
+        yield held
 
 
 def read_csv(node: Node, ctx: Context) -> Iterator[Part]:
