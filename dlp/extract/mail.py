@@ -24,16 +24,19 @@ from dlp.extract import text
 from dlp.extract.guard import GuardTimeout, time_guard
 from dlp.extract.mimeparse import parse_simple
 from dlp.extract.node import (
+    BLOCK,
     CORRUPT,
     ENCRYPTED,
     LIMIT_DEPTH,
     LIMIT_SIZE,
     LIMIT_TIME,
+    TRUNCATED,
     Context,
     LimitReached,
     Node,
 )
 from dlp.extract.sniff import PGP_ARMOUR
+from dlp.extract.uu import UU_MARK, uu_files
 from dlp.model import Part
 
 __all__ = ["FILE_NAME_LABEL", "HEADERS_PART", "decode_header", "read_email"]
@@ -212,8 +215,34 @@ def _leaf(
             )
         else:
             yield from text.text_parts(child, text.decoded_blocks(child, ctx), mime="text/plain")
+            yield from _uuencoded(child, ctx)
     finally:
         blob.close()
+
+
+def _uuencoded(body: Node, ctx: Context) -> Iterator[Part]:
+    """The files uuencoded in a plain-text body, each read at `<body>/NAME`."""
+    stream = body.blob.stream
+    stream.seek(0)
+    tail = b""
+    while UU_MARK not in tail:
+        block = stream.read(BLOCK)
+        if not block:
+            return
+        tail = tail[-len(UU_MARK) :] + block
+    stream.seek(0)
+    data = stream.read()
+    for name, decoded, damaged, cut in uu_files(data):
+        ctx.check_time()
+        ctx.count_file()
+        blob, flags = ctx.spool(iter([decoded]))
+        flags = (*flags, *((CORRUPT,) if damaged else ()), *((TRUNCATED,) if cut else ()))
+        location = f"{body.location}/{_segment(name or 'unnamed')}"
+        child = Node(location, blob, name or None, body.depth + 1, flags=tuple(sorted(set(flags))))
+        try:
+            yield from ctx.descend(child)
+        finally:
+            blob.close()
 
 
 def _undecodable(part: Message, decoded: bytes) -> bool:
