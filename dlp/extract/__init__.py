@@ -31,6 +31,11 @@ Locations
   and `fwd.msg/attachment[N]:NAME`, an embedded Outlook message being a nested one
   (`attachment[N]:message.msg` when it has no file name); attached to a mail it is
   `message/attachment[1]:fwd.msg/body[1]`.
+- Outlook's TNEF part (`winmail.dat`, `application/ms-tnef`) is a container under its own
+  location: `message/attachment[1]:winmail.dat` (an empty part carrying its flags), its
+  body at `message/attachment[1]:winmail.dat/body[1]` (plain, then HTML; the compressed
+  RTF one when there is neither) and its attachments at
+  `message/attachment[1]:winmail.dat/attachment[N]:NAME`.
 - Inside documents `#` names the piece: `report.xlsx#Sheet1` (every sheet, hidden ones
   too, rendered as TSV), `deck.pptx#slide3`, `deck.pptx#notes3`, `letter.docx#comments`,
   `letter.docx#header1`; the main text of a DOCX, ODT, RTF or PDF is at the document's

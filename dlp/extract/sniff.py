@@ -39,6 +39,7 @@ class Kind:
     PDF = "pdf"
     OLE = "ole"
     CMS = "cms"
+    TNEF = "tnef"
     ENCRYPTED = "encrypted"
     EMPTY = "empty"
     BINARY = "binary"
@@ -83,6 +84,7 @@ _SIGNATURES = (
     (b"7z\xbc\xaf\x27\x1c", Kind.SEVENZIP, "application/x-7z-compressed"),
     (b"%PDF-", Kind.PDF, "application/pdf"),
     (b"{\\rtf", Kind.RTF, "text/rtf"),
+    (b"\x78\x9f\x3e\x22", Kind.TNEF, "application/ms-tnef"),
 )
 PGP_ARMOUR = b"-----BEGIN PGP MESSAGE-----"
 """The first line of an OpenPGP encrypted message in ASCII armour (PGP/MIME's part, an `.asc` file)."""

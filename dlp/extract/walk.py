@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
-from dlp.extract import archive, cms, documents, mail, ole, text
+from dlp.extract import archive, cms, documents, mail, ole, text, tnef
 from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_DEPTH, UNSUPPORTED, Context, LimitReached, Node
 from dlp.extract.sniff import HEAD_BYTES, Kind, sniff
 from dlp.model import Part
@@ -49,6 +49,7 @@ HANDLERS: dict[str, Handler] = {
     Kind.SEVENZIP: archive.read_7z,
     Kind.OLE: ole.read_ole,
     Kind.CMS: cms.read_cms,
+    Kind.TNEF: tnef.read_tnef,
     Kind.EMPTY: _empty,
     Kind.ENCRYPTED: _encrypted,
 }
