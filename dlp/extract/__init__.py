@@ -22,7 +22,8 @@ Locations
   numbered from 1) and `message/attachment[N]:NAME` (everything else, numbered from 1;
   NAME is the decoded file name, or `unnamed`). A message nested in another (attached
   `message/rfc822`, or an .eml inside an archive) puts its parts under its own
-  location: `message/attachment[1]:fwd.eml/body[1]`.
+  location: `message/attachment[1]:fwd.eml/body[1]`. A file uuencoded in a plain body
+  is a member of that body: `message/body[1]/export.csv`.
 - Signed data (S/MIME `smime.p7m`, a `.p7m` file) puts its content under its own
   location: a MIME entity as a nested message (`message/attachment[1]:smime.p7m/body[1]`),
   anything else as a member named without `.p7m` (`offer.pdf.p7m/offer.pdf`).
