@@ -2,8 +2,9 @@
 # Not built in this repository's CI (no Docker engine there): linted with hadolint.
 #   docker build -t dlp .
 #   docker run -p 10025:10025 -p 8080:8080 -v dlp-state:/var/lib/dlp dlp
-# Policies and detectors are baked in; mount a folder over /etc/dlp/policies (or add one
-# to DLP_POLICIES) and /etc/dlp/detectors to override or extend them.
+# Policies, detectors and a default configuration (/etc/dlp/dlp.yaml) are baked in; mount a
+# folder over /etc/dlp/policies (or add one to DLP_POLICIES) and /etc/dlp/detectors to
+# override or extend them.
 
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
@@ -28,14 +29,11 @@ RUN apt-get update \
 COPY --from=build /dist/ /tmp/dist/
 RUN pip install --no-cache-dir /tmp/dist/*.whl && rm -rf /tmp/dist
 COPY policies /etc/dlp/policies
+# Defaults as a file, not DLP_* ENV: the environment overrides any --config file, so
+# ENV here would override the file a deployment passes (deploy/kubernetes).
+COPY deploy/docker/dlp.yaml /etc/dlp/dlp.yaml
 ENV PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    DLP_STATE_DIR=/var/lib/dlp \
-    DLP_POLICIES=/etc/dlp/policies \
-    DLP_DETECTORS=/etc/dlp/detectors \
-    DLP_SMTP__LISTEN=0.0.0.0:10025 \
-    DLP_HTTP__LISTEN=0.0.0.0:8080 \
-    DLP_SMTP__NEXT_HOP=maildir:/var/lib/dlp/outbox
+    PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 WORKDIR /var/lib/dlp
 VOLUME ["/var/lib/dlp"]
@@ -44,4 +42,4 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 ENTRYPOINT ["dlp"]
-CMD ["serve"]
+CMD ["--config", "/etc/dlp/dlp.yaml", "serve"]

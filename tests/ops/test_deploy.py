@@ -146,13 +146,38 @@ def dockerfile_env() -> dict[str, str]:
     return env
 
 
-def test_dockerfile_environment_is_valid_configuration() -> None:
-    env = dockerfile_env()
-    settings = load_settings(None, environ=env)
+IMAGE_CONFIG = DEPLOY / "docker" / "dlp.yaml"
+
+
+def test_image_default_configuration_is_valid() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "COPY deploy/docker/dlp.yaml /etc/dlp/dlp.yaml" in text
+    assert 'CMD ["--config", "/etc/dlp/dlp.yaml", "serve"]' in text
+    assert "!deploy/docker/dlp.yaml" in (ROOT / ".dockerignore").read_text().splitlines()
+    settings = load_settings(IMAGE_CONFIG, environ=dockerfile_env())
     assert settings.state_dir == Path("/var/lib/dlp")
+    assert settings.policies == (Path("/etc/dlp/policies"),)
+    assert settings.detectors == (Path("/etc/dlp/detectors"),)
+    assert settings.smtp.next_hop == "maildir:/var/lib/dlp/outbox"
     assert parse_listen(settings.smtp.listen) == ("0.0.0.0", 10025)
     assert parse_listen(settings.http.listen) == ("0.0.0.0", 8080)
-    assert "EXPOSE 10025 8080" in (ROOT / "Dockerfile").read_text()
+    assert "EXPOSE 10025 8080" in text
+
+
+def test_image_environment_does_not_override_the_configmap(tmp_path: Path) -> None:
+    # Environment beats the --config file: a DLP_* ENV in the image would silently replace
+    # the ConfigMap's keys in the pod (it once sent all mail to a maildir in the volume).
+    assert [name for name in dockerfile_env() if name.startswith("DLP_")] == []
+    config = tmp_path / "dlp.yaml"
+    config.write_text(configmap_settings_text())
+    container = manifests()[("StatefulSet", "dlp")]["spec"]["template"]["spec"]["containers"][0]
+    pod_env = {**dockerfile_env(), **{e["name"]: "placeholder" for e in container["env"]}}
+    in_pod = load_settings(config, environ=pod_env)
+    from_file = load_settings(config, environ={})
+    assert in_pod.smtp.next_hop == from_file.smtp.next_hop == "smtp://postfix.mail.svc.cluster.local:10026"
+    site = (Path("/etc/dlp/policies"), Path("/etc/dlp/policies-site"))
+    assert in_pod.policies == from_file.policies == site
+    assert in_pod.model_dump(exclude={"alerts"}) == from_file.model_dump(exclude={"alerts"})
 
 
 def test_compose_mounts_existing_files() -> None:
@@ -163,5 +188,6 @@ def test_compose_mounts_existing_files() -> None:
             source = volume.split(":")[0]
             if source.startswith("."):
                 assert (DEPLOY / source).exists(), source
+    assert "command" not in compose["services"]["dlp"]
     env = compose["services"]["dlp"]["environment"]
-    assert load_settings(None, environ=env).smtp.next_hop == "smtp://postfix:10026"
+    assert load_settings(IMAGE_CONFIG, environ=env).smtp.next_hop == "smtp://postfix:10026"
