@@ -31,6 +31,26 @@ def manifests() -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
+SELECTOR = re.compile(r"\b(dlp_[a-z_]+)\{([^}]*)\}")
+MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
+GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+TEMPLATE_LABEL = re.compile(r"\{\{\s*(?:\$labels\.)?(\w+)\s*\}\}")
+AGGREGATION = re.compile(r"\b(?:sum|min|max|avg|count|topk|bottomk)\s*\(")
+TARGET_LABELS = {"instance", "job"}
+
+
+def exposed_series() -> dict[str, dict[str, set[str]]]:
+    """Each exported sample name with its labels and every value each label has from start."""
+    metrics.initialise(detector_ids=("credit-card",))
+    series: dict[str, dict[str, set[str]]] = {}
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            labels = series.setdefault(sample.name, {})
+            for label, value in sample.labels.items():
+                labels.setdefault(label, set()).add(value)
+    return {name: labels for name, labels in series.items() if name.startswith("dlp_")}
+
+
 def exposed_names() -> set[str]:
     metrics.initialise(detector_ids=("credit-card",))
     text = generate_latest(REGISTRY).decode()
@@ -41,7 +61,17 @@ def dashboard_exprs() -> list[str]:
     dashboard = json.loads((DEPLOY / "grafana" / "dlp-dashboard.json").read_text())
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     exprs += [a["expr"] for a in dashboard["annotations"]["list"]]
+    exprs += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
     return exprs
+
+
+def dashboard_legends() -> list[tuple[str, str]]:
+    """(expression, legend or title format) pairs: the labels a legend names must survive the query."""
+    dashboard = json.loads((DEPLOY / "grafana" / "dlp-dashboard.json").read_text())
+    targets = [target for panel in dashboard["panels"] for target in panel["targets"]]
+    pairs = [(t["expr"], t.get("legendFormat", "")) for t in targets]
+    pairs += [(a["expr"], a.get("titleFormat", "")) for a in dashboard["annotations"]["list"]]
+    return pairs
 
 
 def rule_exprs() -> list[str]:
@@ -49,12 +79,75 @@ def rule_exprs() -> list[str]:
     return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
 
 
-@pytest.mark.parametrize("source", ["dashboard", "alert rules"])
+def rule_test_series() -> list[str]:
+    tests = yaml.safe_load((DEPLOY / "prometheus" / "dlp-alerts.test.yml").read_text())
+    return [series["series"] for test in tests["tests"] for series in test["input_series"]]
+
+
+SOURCES = {"dashboard": dashboard_exprs, "alert rules": rule_exprs, "alert rule tests": rule_test_series}
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
 def test_every_referenced_metric_is_exposed(source: str) -> None:
-    exprs = dashboard_exprs() if source == "dashboard" else rule_exprs()
+    exprs = SOURCES[source]()
     referenced = {name for expr in exprs for name in METRIC_NAME.findall(expr)}
     assert referenced, source
     assert referenced - exposed_names() == set()
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_every_label_and_value_matched_is_exposed(source: str) -> None:
+    exprs = SOURCES[source]()
+    series = exposed_series()
+    unknown = []
+    for expr in exprs:
+        names = set(METRIC_NAME.findall(expr))
+        for name, body in SELECTOR.findall(expr):
+            for label, op, value in MATCHER.findall(body):
+                if label in TARGET_LABELS:
+                    continue
+                values = series.get(name, {}).get(label)
+                if values is None:
+                    unknown.append(f"{name}: no label {label}")
+                elif op in {"=", "!="} and value not in values:
+                    unknown.append(f"{name}: {label}={value!r} never exported")
+                elif op == "=~" and "$" not in value and set(value.split("|")) - values:
+                    unknown.append(f"{name}: {label}=~{value!r} has values never exported")
+        for grouping in GROUPING.findall(expr):
+            for label in (part.strip() for part in grouping.split(",")):
+                if label not in TARGET_LABELS and not any(label in series.get(name, {}) for name in names):
+                    unknown.append(f"{expr!r}: grouped by {label}, which none of its metrics has")
+    assert unknown == []
+
+
+def kept_labels(expr: str, series: dict[str, dict[str, set[str]]]) -> set[str]:
+    """Labels the result of a query still has: its grouping, none after a plain aggregation, else all."""
+    groupings = GROUPING.findall(expr)
+    if groupings:
+        return {label.strip() for grouping in groupings for label in grouping.split(",")}
+    if AGGREGATION.search(expr):
+        return set()
+    return TARGET_LABELS | {label for name in METRIC_NAME.findall(expr) for label in series.get(name, {})}
+
+
+def test_dashboard_legends_name_labels_the_query_keeps() -> None:
+    series = exposed_series()
+    for expr, legend in dashboard_legends():
+        assert set(TEMPLATE_LABEL.findall(legend)) <= kept_labels(expr, series), (expr, legend)
+
+
+def test_alert_annotations_name_labels_the_rule_keeps() -> None:
+    series = exposed_series()
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "dlp-alerts.yml").read_text())
+    for rule in (rule for group in rules["groups"] for rule in group["rules"]):
+        named = set(TEMPLATE_LABEL.findall(" ".join(rule["annotations"].values())))
+        assert named <= kept_labels(rule["expr"], series), rule["alert"]
+
+
+def test_dashboard_channel_choices_are_the_channels() -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "dlp-dashboard.json").read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert tuple(variables["channel"]["query"].split(",")) == metrics.CHANNELS
 
 
 def test_dashboard_covers_the_required_views() -> None:
