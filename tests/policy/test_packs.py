@@ -205,6 +205,21 @@ CASES = [
         ["hipaa-phi-internal"],
     ),
     ("diagnosis-alone-out", evidence(finding("icd10-code", "phi")), OUT, ALLOW, []),
+    ("diagnosis-alone-internal", evidence(finding("icd10-code", "phi")), IN, ALLOW, []),
+    (
+        "nhs-number-internal",
+        evidence(finding("uk-nhs-number", "phi")),
+        IN,
+        ALERT,
+        ["gdpr-personal-data-internal"],
+    ),
+    (
+        "diagnosis-with-dob-internal",
+        evidence(finding("icd10-code", "phi"), finding("date-of-birth")),
+        IN,
+        ALERT,
+        ["gdpr-personal-data-internal", "hipaa-phi-internal"],
+    ),
     (
         "diagnosis-with-dob-out",
         evidence(finding("icd10-code", "phi"), finding("date-of-birth")),
