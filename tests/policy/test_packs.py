@@ -93,6 +93,13 @@ CASES = [
         ["gdpr-personal-data-outbound"],
     ),
     (
+        "iban-out",
+        evidence(*many("iban", "financial", 1)),
+        OUT,
+        ALERT,
+        ["gdpr-personal-data-outbound"],
+    ),
+    (
         "signature-contacts-out",
         evidence(finding("email-address"), finding("phone-number")),
         OUT,
