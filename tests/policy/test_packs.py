@@ -84,6 +84,21 @@ CASES = [
         ALERT,
         ["ccpa-identifier-internal"],
     ),
+    ("medium-ssn-out", evidence(*many("us-ssn", "pii", 1, "medium")), OUT, ALLOW, []),
+    (
+        "passport-out",
+        evidence(*many("us-passport", "pii", 1, "medium")),
+        OUT,
+        QUARANTINE,
+        ["ccpa-identifier-outbound"],
+    ),
+    (
+        "licenses-upload",
+        evidence(*many("us-drivers-license", "pii", 12, "medium")),
+        HTTP,
+        BLOCK,
+        ["ccpa-identifiers-bulk-outbound", "ccpa-identifier-outbound"],
+    ),
     ("nino-out", evidence(*many("uk-nino", "pii", 1)), OUT, QUARANTINE, ["gdpr-national-id-outbound"]),
     (
         "dob-out",
