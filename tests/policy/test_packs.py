@@ -243,6 +243,20 @@ CASES = [
         ["gdpr-personal-data-internal", "hipaa-phi-internal"],
     ),
     (
+        "patient-table-out",
+        evidence(finding("icd10-code", "phi"), finding("customer-list", "crm", rows=15)),
+        OUT,
+        QUARANTINE,
+        ["hipaa-phi-outbound"],
+    ),
+    (
+        "patient-table-internal",
+        evidence(finding("icd10-code", "phi"), finding("customer-list", "crm", rows=15)),
+        IN,
+        ALERT,
+        ["hipaa-phi-internal"],
+    ),
+    (
         "diagnosis-with-dob-out",
         evidence(finding("icd10-code", "phi"), finding("date-of-birth")),
         OUT,
