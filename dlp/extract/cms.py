@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 
 from dlp.extract import mail
-from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_SIZE, UNSUPPORTED, Context, Node
+from dlp.extract.node import CORRUPT, ENCRYPTED, UNSUPPORTED, Context, Node
 from dlp.model import Part
 
 __all__ = ["read_cms"]
@@ -45,12 +45,7 @@ def read_cms(node: Node, ctx: Context) -> Iterator[Part]:
     """The encapsulated content of signed (or plain) data, read as MIME when it is a
     MIME entity (S/MIME) and as a file `NAME` without `.p7m` otherwise; encrypted data
     is flagged `encrypted`, a detached signature is an empty part."""
-    stream = node.blob.stream
-    stream.seek(0)
-    data = stream.read(ctx.limits.max_member_bytes + 1)
-    flags: tuple[str, ...] = ()
-    if len(data) > ctx.limits.max_member_bytes:
-        data, flags = data[: ctx.limits.max_member_bytes], (LIMIT_SIZE,)
+    data, flags = ctx.read_capped(node)
     mime = "application/pkcs7-mime"
     try:
         kind, content = _content(data)

@@ -70,11 +70,6 @@ def read_pdf(node: Node, ctx: Context) -> Iterator[Part]:
 
 def read_rtf(node: Node, ctx: Context) -> Iterator[Part]:
     """RTF text (see `dlp.extract.rtf`); inputs above the per-member limit are cut."""
-    stream = node.blob.stream
-    stream.seek(0)
-    raw = stream.read(ctx.limits.max_member_bytes + 1)
-    flags: tuple[str, ...] = ()
-    if len(raw) > ctx.limits.max_member_bytes:
-        raw, flags = raw[: ctx.limits.max_member_bytes], (LIMIT_SIZE,)
+    raw, flags = ctx.read_capped(node)
     for part in text_parts(node, rtf_text(raw, ctx), mime="text/rtf"):
         yield node.part(part.text, flags, offset=part.offset, mime=part.type) if flags else part

@@ -28,7 +28,6 @@ from dlp.extract.node import (
     CORRUPT,
     ENCRYPTED,
     LIMIT_DEPTH,
-    LIMIT_SIZE,
     LIMIT_TIME,
     TRUNCATED,
     Context,
@@ -89,12 +88,7 @@ _NOT_SCANNED_PREFIXES = (
 def read_email(node: Node, ctx: Context) -> Iterator[Part]:
     """Every part of a message: `headers`, `body[N]` and `attachment[N]:NAME` under
     `message` (top level) or under the node's own location (nested)."""
-    flags: tuple[str, ...] = ()
-    stream = node.blob.stream
-    stream.seek(0)
-    data = stream.read(ctx.limits.max_member_bytes + 1)
-    if len(data) > ctx.limits.max_member_bytes:
-        data, flags = data[: ctx.limits.max_member_bytes], (LIMIT_SIZE,)
+    data, flags = ctx.read_capped(node)
     try:
         with time_guard(ctx.remaining()):
             message = parse_simple(data) or email.message_from_bytes(data, policy=email.policy.compat32)

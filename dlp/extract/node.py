@@ -176,6 +176,16 @@ class Context:
             self.exhausted.add(LIMIT_FILES)
             raise LimitReached(LIMIT_FILES)
 
+    def read_capped(self, node: Node) -> tuple[bytes, tuple[str, ...]]:
+        """A node's bytes for a reader that parses them whole (MIME, RTF, CMS): at most the
+        per-member limit, with `limit:size` when the node is larger and was cut."""
+        stream = node.blob.stream
+        stream.seek(0)
+        data = stream.read(self.limits.max_member_bytes + 1)
+        if len(data) > self.limits.max_member_bytes:
+            return data[: self.limits.max_member_bytes], (LIMIT_SIZE,)
+        return data, ()
+
     def spool(
         self,
         blocks: Iterator[bytes],
