@@ -189,26 +189,20 @@ def _bodies(
     number = 0
     plain = reader.raw_string(prefix, _BODY, codepage)
     if plain is not None:
-        ctx.count_file()
         number += 1
-        blob, flags = ctx.spool(iter([plain[0]]))
-        child = Node(f"{base}/body[{number}]", blob, None, depth + 1, "text/plain", plain[1], flags)
-        try:
-            yield from text.text_parts(child, text.decoded_blocks(child, ctx), mime="text/plain")
-        finally:
-            blob.close()
+        location = f"{base}/body[{number}]"
+        yield from ctx.read_spooled(iter([plain[0]]), location, depth + 1, "text/plain", plain[1], _plain)
     html = reader.read((*prefix, _HTML))
     if html is not None:
-        ctx.count_file()
         number += 1
-        blob, flags = ctx.spool(iter([html]))
-        child = Node(f"{base}/body[{number}]", blob, None, depth + 1, "text/html", codepage, flags)
-        try:
-            yield from text.read_html(child, ctx)
-        finally:
-            blob.close()
+        location = f"{base}/body[{number}]"
+        yield from ctx.read_spooled(iter([html]), location, depth + 1, "text/html", codepage, text.read_html)
     if number == 0:
         yield from _rtf_body(node, ctx, reader, prefix, where)
+
+
+def _plain(child: Node, ctx: Context) -> Iterator[Part]:
+    return text.text_parts(child, text.decoded_blocks(child, ctx), mime="text/plain")
 
 
 def _rtf_body(
@@ -227,14 +221,9 @@ def _rtf_body(
         return
     if data is None:
         return
-    ctx.count_file()
-    blob, flags = ctx.spool(lzfu.decompress(data))
-    del data
-    child = Node(location, blob, None, depth + 1, _RTF_MIME, None, flags)
-    try:
-        yield from documents.read_rtf(child, ctx)
-    finally:
-        blob.close()
+    blocks = lzfu.decompress(data)
+    del data  # the decompressor holds it only until it is spooled
+    yield from ctx.read_spooled(blocks, location, depth + 1, _RTF_MIME, None, documents.read_rtf)
 
 
 def _file(

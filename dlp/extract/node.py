@@ -176,6 +176,25 @@ class Context:
             self.exhausted.add(LIMIT_FILES)
             raise LimitReached(LIMIT_FILES)
 
+    def read_spooled(
+        self,
+        blocks: Iterator[bytes],
+        location: str,
+        depth: int,
+        mime: str,
+        charset: str | None,
+        read: Callable[[Node, Context], Iterator[Part]],
+    ) -> Iterator[Part]:
+        """A piece of a container (a message body held in properties, not a file) counted as
+        one more file, spooled under the limits, read by `read` at `location`, then released."""
+        self.count_file()
+        blob, flags = self.spool(blocks)
+        child = Node(location, blob, None, depth, mime, charset, flags)
+        try:
+            yield from read(child, self)
+        finally:
+            blob.close()
+
     def read_capped(self, node: Node) -> tuple[bytes, tuple[str, ...]]:
         """A node's bytes for a reader that parses them whole (MIME, RTF, CMS): at most the
         per-member limit, with `limit:size` when the node is larger and was cut."""

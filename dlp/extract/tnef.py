@@ -252,18 +252,9 @@ class _Reader:
             self.plain = True
             yield from self.text_body(eight_bit.rstrip(b"\0"), self.codepage)
         if html is not None:
-            yield from self.body(html, "text/html", self.codepage, text.read_html)
+            yield from self.body(iter([html]), "text/html", self.codepage, text.read_html)
         elif rtf is not None and not self.plain:
-            self.ctx.count_file()
-            self.bodies += 1
-            blob, flags = self.ctx.spool(lzfu.decompress(rtf))
-            child = Node(
-                f"{self.base}/body[{self.bodies}]", blob, None, self.depth + 1, "text/rtf", None, flags
-            )
-            try:
-                yield from documents.read_rtf(child, self.ctx)
-            finally:
-                blob.close()
+            yield from self.body(lzfu.decompress(rtf), "text/rtf", None, documents.read_rtf)
 
     def text_body(self, data: bytes, charset: str) -> Iterator[Part]:
         """A plain-text body at the next `body[N]`."""
@@ -271,18 +262,13 @@ class _Reader:
         def read(child: Node, ctx: Context) -> Iterator[Part]:
             return text.text_parts(child, text.decoded_blocks(child, ctx), mime="text/plain")
 
-        yield from self.body(data, "text/plain", charset, read)
+        yield from self.body(iter([data]), "text/plain", charset, read)
 
-    def body(self, data: bytes, mime: str, charset: str, read: Reader) -> Iterator[Part]:
-        """`data` spooled under the limits and read by `read` at the next `body[N]`."""
-        self.ctx.count_file()
+    def body(self, blocks: Iterator[bytes], mime: str, charset: str | None, read: Reader) -> Iterator[Part]:
+        """`blocks` spooled under the limits and read by `read` at the next `body[N]`."""
         self.bodies += 1
-        blob, flags = self.ctx.spool(iter([data]))
-        child = Node(f"{self.base}/body[{self.bodies}]", blob, None, self.depth + 1, mime, charset, flags)
-        try:
-            yield from read(child, self.ctx)
-        finally:
-            blob.close()
+        location = f"{self.base}/body[{self.bodies}]"
+        yield from self.ctx.read_spooled(blocks, location, self.depth + 1, mime, charset, read)
 
     def attachment_properties(self, data: bytes) -> None:
         """The long file name, and the data when `attAttachData` gave none (an embedded
