@@ -18,6 +18,13 @@ Two channels per process keep a worker busy while the event loop gets round to r
 its last reply. Workers run niced (`WORKER_NICENESS`) so the event loop is never
 starved by a scan. The pool is not tied to one event loop (tests and the HTTP server use it
 from several).
+
+Small items (under `SMALL_ITEM_BYTES`: most mail) are scanned on at most all processes
+but one, and never on a process that is scanning a large item; large items go to the
+least busy process, one without small scans first. So a 25-MB attachment never holds up
+the small mail queued behind it (with scans spread over every process, the next small
+message often went to the slot behind it), and with many small messages the event loop,
+then the busiest process of all, does not compete with a busy worker on every core.
 """
 
 from __future__ import annotations
@@ -44,13 +51,15 @@ from dlp.model import Item, ScanContext, ScanResult
 from dlp.pipeline import Scanner
 from dlp.policy import PolicySet
 
-__all__ = ["WORKER_NICENESS", "ScanPool"]
+__all__ = ["SMALL_ITEM_BYTES", "WORKER_NICENESS", "ScanPool"]
 
 _HEADER = struct.Struct("!Q")
 _CONTEXT = multiprocessing.get_context("spawn")
 _START_SECONDS = 300.0
 _FIRST_READ = 16 * 1024
 SLOTS = 2
+SMALL_ITEM_BYTES = 256 * 1024
+"""Items below this size scan in a few milliseconds (a 10-KB mail: about one)."""
 WORKER_NICENESS = 10
 """Workers run at a lower scheduling priority than the channel's event loop: the loop
 holds every session and hands out the work, so it gets the CPU first when it has
@@ -123,6 +132,8 @@ class _Process:
         self.generation = generation
         self.replaced = False
         self.active = 0
+        self.small = 0
+        self.large = 0
         pairs = [socket.socketpair() for _ in range(SLOTS)]
         self.ready = _CONTEXT.Event()
         self.process: BaseProcess = _CONTEXT.Process(
@@ -161,6 +172,7 @@ class _Worker:
         self.process = process
         self.generation = process.generation
         self.channel = channel
+        self.small = True
 
     async def call(self, item: Item, context: ScanContext) -> ScanResult:
         """Send one request and wait for its reply on the running loop."""
@@ -218,7 +230,7 @@ class ScanPool:
         self._generation = 0
         self._closed = False
         self._busy: set[_Worker] = set()
-        self._waiters: collections.deque[asyncio.Future[_Worker]] = collections.deque()
+        self._waiters: collections.deque[tuple[asyncio.Future[_Worker], bool]] = collections.deque()
         self._idle: list[_Worker] = [slot for _ in range(self._size) for slot in self._spawn()]
 
     def _spawn(self) -> list[_Worker]:
@@ -231,7 +243,7 @@ class ScanPool:
         limit = timeout if timeout is not None else self._settings.limits.max_seconds + 5.0
         try:
             async with asyncio.timeout(limit):
-                worker = await self._acquire()
+                worker = await self._acquire(item.size < SMALL_ITEM_BYTES)
                 try:
                     result = await worker.call(item, context)
                 except BaseException:
@@ -246,52 +258,97 @@ class ScanPool:
         except OSError as exc:
             raise ScanTimeout("a scan worker died") from exc
 
-    async def _acquire(self) -> _Worker:
+    async def _acquire(self, small: bool) -> _Worker:
         loop = asyncio.get_running_loop()
         with self._lock:
             if self._closed:
                 raise ScanTimeout("the scan pool is closed")
-            if self._idle:
-                # The slot of the least busy process: spread scans over the processes.
-                index = min(range(len(self._idle)), key=lambda i: self._idle[i].process.active)
+            index = self._pick(small)
+            if index is not None:
                 worker = self._idle.pop(index)
-                worker.process.active += 1
-                self._busy.add(worker)
+                self._take(worker, small)
                 return worker
             waiter: asyncio.Future[_Worker] = loop.create_future()
-            self._waiters.append(waiter)
+            self._waiters.append((waiter, small))
         try:
             return await waiter
         except asyncio.CancelledError:
             with self._lock, contextlib.suppress(ValueError):
-                self._waiters.remove(waiter)
+                self._waiters.remove((waiter, small))
             if waiter.done() and not waiter.cancelled():
                 self._release(waiter.result())
             raise
 
+    def _pick(self, small: bool) -> int | None:
+        """The index in `_idle` of the slot for a new scan, or None when it must wait (see
+        the module docstring): a small item may not start on a process scanning a large
+        one, nor on a process without small scans once all but one process have some; a
+        large item takes the least busy process, one without small scans first."""
+        if small:
+            hosting = {w.process for w in self._busy if w.small and w.generation == self._generation}
+            budget = max(1, self._size - 1)
+        best: int | None = None
+        best_key = (True, 0)
+        for index, slot in enumerate(self._idle):
+            process = slot.process
+            if small and (process.large or (not process.small and len(hosting) >= budget)):
+                continue
+            key = (process.small > 0 and not small, process.active)
+            if best is None or key < best_key:
+                best, best_key = index, key
+        return best
+
+    def _take(self, worker: _Worker, small: bool) -> None:
+        worker.small = small
+        process = worker.process
+        process.active += 1
+        if small:
+            process.small += 1
+        else:
+            process.large += 1
+        self._busy.add(worker)
+
+    def _untake(self, worker: _Worker) -> None:
+        process = worker.process
+        process.active -= 1
+        if worker.small:
+            process.small -= 1
+        else:
+            process.large -= 1
+        self._busy.discard(worker)
+
     def _release(self, worker: _Worker) -> None:
         with self._lock:
+            self._untake(worker)
             if self._closed or worker.generation != self._generation:
-                self._busy.discard(worker)
-                worker.process.active -= 1
                 worker.stop()
-                self._released.notify_all()
-                return
-            while self._waiters:
-                waiter = self._waiters.popleft()
-                if waiter.done():
-                    continue
-                if _on_running_loop(waiter):
-                    # Same loop and thread: nothing can settle the waiter in between,
-                    # and set_result spares the loop a wake-up through its self-pipe.
-                    waiter.set_result(worker)
-                    return
-                if _call_soon(waiter, self._hand_over, waiter, worker):
-                    return
-            self._busy.discard(worker)
-            worker.process.active -= 1
-            self._idle.append(worker)
+            else:
+                self._idle.append(worker)
+                self._serve_waiters()
             self._released.notify_all()
+
+    def _serve_waiters(self) -> None:
+        """Start every waiting scan that may start now, in arrival order (a small item that
+        must wait does not hold up a large one behind it). Called with the lock held."""
+        passed: list[tuple[asyncio.Future[_Worker], bool]] = []
+        while self._waiters and self._idle:
+            waiter, small = self._waiters.popleft()
+            if waiter.done():
+                continue
+            index = self._pick(small)
+            if index is None:
+                passed.append((waiter, small))
+                continue
+            worker = self._idle.pop(index)
+            self._take(worker, small)
+            if _on_running_loop(waiter):
+                # Same loop and thread: nothing can settle the waiter in between,
+                # and set_result spares the loop a wake-up through its self-pipe.
+                waiter.set_result(worker)
+            elif not _call_soon(waiter, self._hand_over, waiter, worker):
+                self._untake(worker)
+                self._idle.append(worker)
+        self._waiters.extendleft(reversed(passed))
 
     def _hand_over(self, waiter: asyncio.Future[_Worker], worker: _Worker) -> None:
         if waiter.done():
@@ -303,8 +360,7 @@ class ScanPool:
         dead = worker.process
         dead.kill()
         with self._lock:
-            self._busy.discard(worker)
-            dead.active -= 1
+            self._untake(worker)
             self._idle = [slot for slot in self._idle if slot.process is not dead]
             self._released.notify_all()
             replace = not self._closed and dead.generation == self._generation and not dead.replaced
@@ -314,8 +370,13 @@ class ScanPool:
                 self._add(slot)
 
     def _add(self, slot: _Worker) -> None:
-        slot.process.active += 1
-        self._release(slot)
+        with self._lock:
+            if self._closed or slot.generation != self._generation:
+                slot.stop()
+            else:
+                self._idle.append(slot)
+                self._serve_waiters()
+            self._released.notify_all()
 
     def reload(self, policies: PolicySet) -> None:
         """Use a new, already validated policy set for scans started from now on. Workers
@@ -344,7 +405,7 @@ class ScanPool:
             self._closed = True
             idle, self._idle = self._idle, []
             waiters, self._waiters = list(self._waiters), collections.deque()
-        for waiter in waiters:
+        for waiter, _ in waiters:
             _call_soon(waiter, _fail_closed, waiter)
         for worker in idle:
             worker.stop()

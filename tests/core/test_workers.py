@@ -14,7 +14,7 @@ import pytest
 from dlp.config import Settings
 from dlp.errors import ScanTimeout
 from dlp.model import Item, ScanContext
-from dlp.workers import SLOTS, WORKER_NICENESS, ScanPool
+from dlp.workers import SLOTS, SMALL_ITEM_BYTES, WORKER_NICENESS, ScanPool
 
 CONTEXT = ScanContext(channel="api", sender="alice@corp.example", recipients=("bob@partner.example",))
 CARDS = ("4539 1488 0343 6467", "5425 2334 3010 9903", "4916 3385 0608 2832")
@@ -90,3 +90,62 @@ def test_timeout_is_scan_timeout(tmp_path: Path) -> None:
         assert str(failed.value) == "scan did not finish within 0 s"
     finally:
         pool.close()
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User plus system clock ticks a process has used (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+@pytest.fixture
+def two_processes(tmp_path: Path) -> Iterator[ScanPool]:
+    scan_pool = ScanPool(Settings(state_dir=tmp_path), workers=2)
+    scan_pool.warm_up()
+    yield scan_pool
+    scan_pool.close()
+
+
+SMALL_TEXT = "Quarterly numbers attached; call me on Tuesday about the offsite. " * 150
+
+
+def test_small_items_keep_one_process_free(two_processes: ScanPool) -> None:
+    pids = sorted({w.process.process.pid for w in two_processes._idle})
+    assert len(pids) == 2
+    before = [_cpu_ticks(pid) for pid in pids]
+
+    async def scan_many() -> list[int]:
+        items = [Item.from_text(f"{n} {SMALL_TEXT}") for n in range(300)]
+        gate = asyncio.Semaphore(8)
+
+        async def one(item: Item) -> int:
+            async with gate:
+                return len((await two_processes.scan(item, CONTEXT)).findings)
+
+        return await asyncio.gather(*(one(item) for item in items))
+
+    assert asyncio.run(scan_many()) == [0] * 300
+    used = sorted(_cpu_ticks(pid) - start for pid, start in zip(pids, before, strict=True))
+    assert used[0] == 0
+    assert used[1] > 0
+
+
+def test_small_items_do_not_wait_behind_a_large_one(two_processes: ScanPool) -> None:
+    large = Item.from_text("Order 4417 1234 5678 9112 on 2024-01-02, ref 12345678, tel 555-0100. " * 40_000)
+    assert large.size > SMALL_ITEM_BYTES
+
+    async def scenario() -> list[str]:
+        finished: list[str] = []
+
+        async def scan(name: str, item: Item) -> None:
+            await two_processes.scan(item, CONTEXT)
+            finished.append(name)
+
+        big = asyncio.create_task(scan("large", large))
+        await asyncio.sleep(0.2)
+        await asyncio.gather(*(scan(f"small-{n}", Item.from_text(f"{n} {SMALL_TEXT}")) for n in range(10)))
+        await big
+        return finished
+
+    assert asyncio.run(scenario())[-1] == "large"
