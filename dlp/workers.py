@@ -331,12 +331,15 @@ class ScanPool:
         """Start every waiting scan that may start now, in arrival order (a small item that
         must wait does not hold up a large one behind it). Called with the lock held."""
         passed: list[tuple[asyncio.Future[_Worker], bool]] = []
-        while self._waiters and self._idle:
+        blocked: set[bool] = set()
+        while self._waiters and self._idle and len(blocked) < 2:
             waiter, small = self._waiters.popleft()
             if waiter.done():
                 continue
-            index = self._pick(small)
+            index = None if small in blocked else self._pick(small)
             if index is None:
+                # Every later waiter of the same size must wait too.
+                blocked.add(small)
                 passed.append((waiter, small))
                 continue
             worker = self._idle.pop(index)
