@@ -101,6 +101,15 @@ def test_truncated_member_keeps_what_was_read() -> None:
     )
 
 
+def test_7z_member_past_the_limit_keeps_the_blocks_read() -> None:
+    data = f"{CARD}\n".encode() + b"x" * (12 << 20)
+    parts = run(samples.sevenzip_bytes({"big.txt": data}), "big.7z", Limits(max_member_bytes=6 << 20))
+    assert flags_by_location(parts) == {"big.7z": ("limit:size",), "big.7z/big.txt": ("limit:size",)}
+    member = [p for p in parts if p.location == "big.7z/big.txt"]
+    assert {p.size for p in member} == {4 << 20}
+    assert "".join(p.text for p in member) == data[: 4 << 20].decode()
+
+
 def test_depth_limit() -> None:
     data = f"{CARD}\n".encode()
     for level in range(20):
