@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from defusedxml.ElementTree import DefusedXMLParser
 
 from dlp.extract.members import spool_zip_entry, zip_members
-from dlp.extract.node import BLOCK, CORRUPT, ENCRYPTED, LIMIT_FILES, Context, LimitReached, Node
+from dlp.extract.node import BLOCK, CORRUPT, ENCRYPTED, LIMIT_FILES, LIMIT_SIZE, Context, LimitReached, Node
 from dlp.extract.text import Chunker
 from dlp.extract.zipreader import ZipArchive, ZipEntry
 from dlp.model import Part, Table
@@ -195,7 +195,9 @@ class _Reader:
             yield self.node.part("", flags, offset=chunker.offset, location=location, mime=self.mime)
 
     def tables(self, entry: ZipEntry | None, rows: Callable[[_Reader, ZipEntry], Rows]) -> Iterator[Part]:
-        """Sheets as TSV table parts at `#sheet`, the first row being the header."""
+        """Sheets as TSV table parts at `#sheet`, the first row being the header. The rows'
+        text counts against the item's expanded bytes: shared strings and repeated cells
+        make it far larger than the sheet's XML (a 1 MB XLSX gave gigabytes of text)."""
         if entry is None:
             yield self.node.part("", (CORRUPT,), mime=self.mime)
             return
@@ -215,6 +217,11 @@ class _Reader:
             if header is None:
                 header = tuple(cells)
             line = "\t".join(_CELL_BREAKS.sub(" ", cell) for cell in cells) + "\n"
+            self.ctx.expanded += len(line)
+            if self.ctx.expanded > self.ctx.limits.max_total_bytes:
+                self.ctx.exhausted.add(LIMIT_SIZE)
+                flags = (*flags, LIMIT_SIZE)
+                break
             for offset, chunk in chunker.add(line):
                 emitted = True
                 yield self._sheet_part(current, chunk, offset, header, ())

@@ -110,6 +110,35 @@ def test_7z_member_past_the_limit_keeps_the_blocks_read() -> None:
     assert "".join(p.text for p in member) == data[: 4 << 20].decode()
 
 
+def shared_string_xlsx(rows: int, shared: str) -> bytes:
+    """A workbook whose one sheet has `rows` cells all naming shared string 0, then CARD."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    cells = "".join(f'<row r="{i}"><c r="A{i}" t="s"><v>0</v></c></row>' for i in range(1, rows + 1))
+    return samples.zip_bytes(
+        {
+            "[Content_Types].xml": b"<Types/>",
+            "xl/workbook.xml": f'<workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
+            '<sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>'.encode(),
+            "xl/_rels/workbook.xml.rels": b'<Relationships><Relationship Id="rId1" '
+            b'Target="worksheets/sheet1.xml"/></Relationships>',
+            "xl/sharedStrings.xml": f'<sst xmlns="{main}"><si><t>{shared}</t></si></sst>'.encode(),
+            "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{main}"><sheetData>{cells}'
+            f'<row r="{rows + 1}"><c r="A{rows + 1}" t="inlineStr"><is><t>{CARD}</t></is></c></row>'
+            "</sheetData></worksheet>".encode(),
+        }
+    )
+
+
+def test_shared_string_text_stops_at_the_total_limit() -> None:
+    data = shared_string_xlsx(2000, "x" * 1000)
+    assert len(data) < 20_000
+    parts = run(data, "bomb.xlsx", Limits(max_total_bytes=500_000))
+    assert flags_by_location(parts) == {"bomb.xlsx": (), "bomb.xlsx#S": ("limit:size",)}
+    # the XML read (about 100 KB) counts too: 398 rows of 1001 characters fit in the rest
+    assert "".join(p.text for p in parts) == ("x" * 1000 + "\n") * 398
+
+
 def test_depth_limit() -> None:
     data = f"{CARD}\n".encode()
     for level in range(20):
