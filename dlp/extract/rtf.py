@@ -3,7 +3,8 @@ runs of plain text). Non-text destinations are skipped (font and colour tables,
 pictures, embedded object data, field instructions, unknown `\\*` destinations); text
 ones are kept (headers, footers, footnotes, comments, document properties, text boxes).
 `\\'hh` bytes are decoded in the document's code page, `\\uN` as Unicode, and `\\bin`
-lengths are honoured.
+lengths are honoured when the data holds them (one past the end would hide the rest of
+the document as binary: the rest is read as RTF instead).
 
 Our own rather than striprtf, whose tokenizer steps through plain text one character
 at a time (about 0.6 MB/s here); runs of text are one token here.
@@ -131,7 +132,9 @@ def rtf_text(data: bytes, ctx: Context) -> Iterator[str]:
             if word in _SKIP:
                 skipping = True
             elif word == b"bin" and argument:
-                position += max(0, int(argument))
+                length = max(0, int(argument))
+                if position + length <= len(data):
+                    position += length
             elif word == b"ansicpg" and argument:
                 codepage = _codepage(argument)
             elif word == b"uc" and argument:

@@ -20,6 +20,7 @@ PREFIX = rb"{\rtf1\ansi\ansicpg1252{\fonttbl\f0\fswiss Helvetica;}{\colortbl;\re
         (rb"{\pict\wmetafile8 0a0b0c}{\field{\*\fldinst HYPERLINK x}{\fldrslt link}}", "link"),
         (rb"{\*\annotation note}{\*\shpinst{\sp{\sn t}{\sv 1}}{\shptxt box}}", "notebox"),
         (rb"a\bin3 {}}b\emdash c\~d", "ab\u2014c\u00a0d"),
+        (rb"a\bin999999999 Card 4111 1111 1111 1111", "aCard 4111 1111 1111 1111"),
         (rb"\ansicpg1251\'cf\'f0\'e8", "\u041f\u0440\u0438"),
         (rb"\u-9999999999?\u55357?x\ansicpg99999\'e9", "\ufffd\ufffdx\u00e9"),
     ],
