@@ -139,6 +139,14 @@ def test_shared_string_text_stops_at_the_total_limit() -> None:
     assert "".join(p.text for p in parts) == ("x" * 1000 + "\n") * 398
 
 
+def test_long_member_names_are_cut() -> None:
+    name = "d/" + "n" * 200_000 + ".txt"
+    parts = run(samples.tar_bytes({name: f"{CARD}\n".encode()}), "t.tar")
+    assert [(p.location, p.name, p.text) for p in parts[1:]] == [
+        ("t.tar/d/" + "n" * 510, "n" * 508 + ".txt", f"{CARD}\n")
+    ]
+
+
 def test_depth_limit() -> None:
     data = f"{CARD}\n".encode()
     for level in range(20):
