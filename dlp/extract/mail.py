@@ -197,7 +197,8 @@ def _leaf(
     else:
         counters["attachment"] += 1
         location = f"{base}/attachment[{counters['attachment']}]:{_segment(filename or 'unnamed')}"
-    child = Node(location, blob, filename, depth + 1, content_type, charset, tuple(sorted(set(flags))))
+    name = None if filename is None else filename[-512:]
+    child = Node(location, blob, name, depth + 1, content_type, charset, tuple(sorted(set(flags))))
     try:
         if not inline_text:
             yield from ctx.descend(child)
@@ -257,7 +258,7 @@ def _charset(part: Message) -> str | None:
 
 
 def _segment(name: str) -> str:
-    return "".join("?" if ord(c) < 32 or c == "\x7f" else c for c in name)[:512]
+    return "".join("?" if ord(c) < 32 or c == "\x7f" else c for c in name[:512])
 
 
 def decode_header(value: object) -> str:

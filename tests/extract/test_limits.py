@@ -147,6 +147,14 @@ def test_long_member_names_are_cut() -> None:
     ]
 
 
+def test_long_attachment_names_are_cut() -> None:
+    name = "n" * 200_000 + ".txt"
+    parts = run(samples.email_bytes({name: f"{CARD}\n".encode()}, body="hi\n"), "m.eml")
+    assert [(p.location, p.name, p.text) for p in parts if "attachment" in p.location] == [
+        ("message/attachment[1]:" + "n" * 512, "n" * 508 + ".txt", f"{CARD}\n")
+    ]
+
+
 def test_depth_limit() -> None:
     data = f"{CARD}\n".encode()
     for level in range(20):
