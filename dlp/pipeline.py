@@ -87,17 +87,26 @@ class Scanner:
         """The same scanner with another policy set (reload swaps whole sets)."""
         return Scanner(engine=self.engine, policies=policies, limits=self.limits, edm=self.edm)
 
-    def scan(self, item: Item, context: ScanContext | None = None) -> ScanResult:
-        """Extract, detect and decide one item; never raises on hostile content."""
+    def scan(
+        self, item: Item, context: ScanContext | None = None, max_seconds: float | None = None
+    ) -> ScanResult:
+        """Extract, detect and decide one item; never raises on hostile content.
+
+        `max_seconds` tightens the time limit for this scan: a channel with a deadline of
+        its own (the relay's per-message one) gets a result flagged `limit:time` before
+        that deadline instead of no result at all."""
         context = context or ScanContext()
+        limits = self.limits
+        if max_seconds is not None and max_seconds < limits.max_seconds:
+            limits = dataclasses.replace(limits, max_seconds=max_seconds)
         started = time.monotonic()
-        deadline = started + self.limits.max_seconds
+        deadline = started + limits.max_seconds
         parts: dict[str, PartInfo] = {}
         findings: list[Finding] = []
         overall: set[str] = set()
         per_detector: dict[str, int] = {}
         named: dict[str, str] = {}
-        for part in extract(item, self.limits):
+        for part in extract(item, limits):
             seen = parts.get(part.location)
             if seen is None:
                 parts[part.location] = part.info()

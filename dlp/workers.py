@@ -88,9 +88,11 @@ def _worker_main(
                 open_channels.remove(channel)
                 channel.close()
                 continue
-            item, context = pickle.loads(request)
+            item, context, max_seconds = pickle.loads(request)
             try:
-                reply = pickle.dumps((True, scanner.scan(item, context)), pickle.HIGHEST_PROTOCOL)
+                reply = pickle.dumps(
+                    (True, scanner.scan(item, context, max_seconds)), pickle.HIGHEST_PROTOCOL
+                )
             except Exception as exc:
                 reply = _error_reply(exc)
             channel.sendall(_HEADER.pack(len(reply)) + reply)
@@ -174,10 +176,10 @@ class _Worker:
         self.channel = channel
         self.small = True
 
-    async def call(self, item: Item, context: ScanContext) -> ScanResult:
+    async def call(self, item: Item, context: ScanContext, max_seconds: float | None) -> ScanResult:
         """Send one request and wait for its reply on the running loop."""
         loop = asyncio.get_running_loop()
-        request = pickle.dumps((item, context), pickle.HIGHEST_PROTOCOL)
+        request = pickle.dumps((item, context, max_seconds), pickle.HIGHEST_PROTOCOL)
         await loop.sock_sendall(self.channel, _HEADER.pack(len(request)) + request)
         del request
         ok, value = pickle.loads(await self._reply(loop))
@@ -236,16 +238,23 @@ class ScanPool:
     def _spawn(self) -> list[_Worker]:
         return _Process(self._settings, self._policies, self._generation).slots
 
-    async def scan(self, item: Item, context: ScanContext, timeout: float | None = None) -> ScanResult:
+    async def scan(
+        self,
+        item: Item,
+        context: ScanContext,
+        timeout: float | None = None,
+        max_seconds: float | None = None,
+    ) -> ScanResult:
         """Scan in a worker; raise `ScanTimeout` past `timeout` seconds (default: the
         extraction time limit plus a margin for decoding and detection), counting any
-        wait for a free worker."""
+        wait for a free worker. `max_seconds` tightens the scan's own time limit (see
+        `Scanner.scan`), so the result comes back flagged before `timeout` kills it."""
         limit = timeout if timeout is not None else self._settings.limits.max_seconds + 5.0
         try:
             async with asyncio.timeout(limit):
                 worker = await self._acquire(item.size < SMALL_ITEM_BYTES)
                 try:
-                    result = await worker.call(item, context)
+                    result = await worker.call(item, context, max_seconds)
                 except BaseException:
                     # The channel is mid-request (cancelled, timed out, worker died):
                     # this worker cannot be trusted with another request.

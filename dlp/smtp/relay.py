@@ -210,8 +210,11 @@ class Relay:
         )
         item = Item(data=content, name=None, declared_type="message/rfc822")
         assert self._pool is not None
+        remaining = max(deadline - loop.time(), 0.001)
         try:
-            result = await self._pool.scan(item, context, timeout=max(deadline - loop.time(), 0.001))
+            result = await self._pool.scan(
+                item, context, timeout=remaining, max_seconds=self._scan_seconds(remaining)
+            )
         except ScanTimeout as exc:
             metrics.SCAN_ERRORS.labels("smtp").inc()
             log.warning("scan failed for message from client %s: %s", client, exc)
@@ -244,6 +247,15 @@ class Relay:
             if incident is not None:
                 added.append(("X-DLP-Incident", incident))
         return await self._forward(envelope, rewrite_headers(content, added), deadline, result.id)
+
+    def _scan_seconds(self, remaining: float) -> float:
+        """The scan's share of a message's remaining time: what the next hop may take is
+        kept back (half the time at least goes to the scan). A scan that runs out ends
+        flagged `limit:time` and the policy decides (the shipped default pack quarantines
+        such mail outbound), where a scan cut off by the message deadline would leave only
+        451 to answer, on every retry of the same message."""
+        kept_back = min(self._smtp.next_hop_timeout_seconds, remaining / 2)
+        return min(self._settings.limits.max_seconds, remaining - kept_back)
 
     async def _quarantine(self, content: bytes, result: ScanResult, context: ScanContext) -> str:
         quarantine_id = await asyncio.to_thread(self._store.quarantine, content, result, context)

@@ -6,7 +6,10 @@ arrives and is in the store; blocked mail gets 550 and never arrives."""
 from __future__ import annotations
 
 import asyncio
+import random
 import re
+from email.message import EmailMessage
+from email.policy import SMTP
 from pathlib import Path
 
 from prometheus_client import REGISTRY
@@ -155,3 +158,37 @@ async def test_headers_off_still_strips_forged_ones(
     outcome = await asyncio.to_thread(send, relay.port, b"X-DLP-Incident: forged\r\n" + original)
     assert f"{outcome.code} {outcome.text}" == replies.DELIVERED
     assert [r.data for r in sink.received] == [original]
+
+
+def _slow_message() -> bytes:
+    """About 6 MB of text attachments dense with 10-digit numbers next to 'tel': over ten
+    seconds of phone-number validation here, in 60 parts of a fraction of a second each
+    (the scan checks its clock between parts)."""
+    numbers = random.Random(7)
+    message = EmailMessage()
+    message["From"] = "Alice <alice@corp.example>"
+    message["To"] = "bob@partner.example"
+    message["Subject"] = "call list"
+    message.set_content("The numbers we have.\n")
+    for n in range(60):
+        lines = "".join(f"tel {numbers.randrange(10**9, 10**10)} ref {n}\n" for _ in range(5000))
+        message.add_attachment(lines, filename=f"calls-{n}.txt")
+    return message.as_bytes(policy=SMTP)
+
+
+async def test_scan_past_its_share_of_the_deadline_is_decided_not_451(
+    make_relay: RelayFactory, sink: Sink, scan_pool: ScanPool, store: Store
+) -> None:
+    # A 6-s message deadline leaves the scan 3 s: it ends flagged limit:time and the shipped
+    # default pack quarantines unscanned outbound mail, instead of a 451 on every retry.
+    relay = await make_relay(_hop(sink), scan_pool, scan=True, message_timeout_seconds=6.0)
+    original = _slow_message()
+    outcome = await asyncio.to_thread(send, relay.port, original)
+    assert f"{outcome.code} {outcome.text}" == replies.QUARANTINED
+    assert sink.received == []
+    [held] = store.list_quarantine().items
+    assert store.read_quarantine_bytes(held["id"]) == original
+    assert held["flags"] == ["limit:time"]
+    assert [rule["id"] for rule in held["rules"] if rule["mode"] == "enforce"] == [
+        "default-unscannable-outbound"
+    ]
