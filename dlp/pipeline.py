@@ -17,6 +17,7 @@ from dlp.edm import EdmMatcher, edm_folder, edm_key_path
 from dlp.errors import ConfigError
 from dlp.extract import extract
 from dlp.extract.mail import HEADERS_PART
+from dlp.extract.members import location_segment
 from dlp.keys import load_or_create_key
 from dlp.model import (
     Evidence,
@@ -164,7 +165,7 @@ class Scanner:
         text = "\n".join(sorted(names))
         if not text:
             return
-        location = f"{item.name or 'item'}#{NAMES_PART}"
+        location = f"{location_segment(item.name) if item.name else 'item'}#{NAMES_PART}"
         part = Part(location, "text/plain", len(text.encode("utf-8", "surrogatepass")), text)
         found = self.engine.detect(part)
         if not found:

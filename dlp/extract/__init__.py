@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from dlp.extract.members import location_segment
 from dlp.extract.node import CORRUPT, Blob, Context, Node
 from dlp.extract.walk import walk
 from dlp.model import Item, Limits, Part
@@ -62,7 +63,7 @@ def extract(item: Item, limits: Limits) -> Iterator[Part]:
     Why a generator: parts are detected as they come, so memory stays bounded by one
     chunk per nesting level rather than by the item's size.
     """
-    location = item.name or "item"
+    location = location_segment(item.name) if item.name else "item"
     try:
         stream = item.open()
         size = item.size

@@ -22,6 +22,7 @@ from email.message import Message
 
 from dlp.extract import text
 from dlp.extract.guard import GuardTimeout, time_guard
+from dlp.extract.members import location_segment
 from dlp.extract.mimeparse import parse_simple
 from dlp.extract.node import (
     BLOCK,
@@ -111,7 +112,8 @@ def _message(node: Node, ctx: Context, message: Message, base: str, depth: int) 
         payload = part.get_payload()
         if content_type.startswith("message/") and isinstance(payload, list):
             counters["attachment"] += 1
-            location = f"{base}/attachment[{counters['attachment']}]:{_segment(filename or 'message.eml')}"
+            name = location_segment(filename or "message.eml")
+            location = f"{base}/attachment[{counters['attachment']}]:{name}"
             nested = [p for p in payload if isinstance(p, Message)]
             yield node.part("", location=location, mime=_MIME)
             if depth + 1 > ctx.limits.max_depth:
@@ -196,7 +198,7 @@ def _leaf(
         location = f"{base}/body[{counters['body']}]"
     else:
         counters["attachment"] += 1
-        location = f"{base}/attachment[{counters['attachment']}]:{_segment(filename or 'unnamed')}"
+        location = f"{base}/attachment[{counters['attachment']}]:{location_segment(filename or 'unnamed')}"
     name = None if filename is None else filename[-512:]
     child = Node(location, blob, name, depth + 1, content_type, charset, tuple(sorted(set(flags))))
     try:
@@ -232,7 +234,7 @@ def _uuencoded(body: Node, ctx: Context) -> Iterator[Part]:
         ctx.count_file()
         blob, flags = ctx.spool(iter([decoded]))
         flags = (*flags, *((CORRUPT,) if damaged else ()), *((TRUNCATED,) if cut else ()))
-        location = f"{body.location}/{_segment(name or 'unnamed')}"
+        location = f"{body.location}/{location_segment(name or 'unnamed')}"
         child = Node(location, blob, name or None, body.depth + 1, flags=tuple(sorted(set(flags))))
         try:
             yield from ctx.descend(child)
@@ -255,10 +257,6 @@ def _charset(part: Message) -> str | None:
         return part.get_content_charset()
     except Exception:
         return None
-
-
-def _segment(name: str) -> str:
-    return "".join("?" if ord(c) < 32 or c == "\x7f" else c for c in name[:512])
 
 
 def decode_header(value: object) -> str:

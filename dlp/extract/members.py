@@ -11,15 +11,22 @@ from dlp.extract.node import ENCRYPTED, LIMIT_RATIO, LIMIT_SIZE, RATIO_FLOOR, UN
 from dlp.extract.zipreader import ZipArchive, ZipEntry
 from dlp.model import Part
 
-__all__ = ["child_node", "member_location", "spool_zip_entry", "zip_members"]
+__all__ = ["child_node", "location_segment", "member_location", "spool_zip_entry", "zip_members"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_SEGMENT = 512
 
 
+def location_segment(name: str) -> str:
+    """A name (of an item, member or attachment) as one segment of a location: its first
+    512 characters, control characters replaced by `?` (cut first: a name can be as
+    large as its container)."""
+    return _CONTROL.sub("?", name[:_MAX_SEGMENT])
+
+
 def member_location(parent: str, name: str) -> str:
     """`parent/name` with control characters replaced and the name's length bounded."""
-    return f"{parent}/{_CONTROL.sub('?', name.lstrip('/')[:_MAX_SEGMENT])}"
+    return f"{parent}/{location_segment(name.lstrip('/'))}"
 
 
 def child_node(node: Node, name: str, blob: Blob, flags: tuple[str, ...]) -> Node:

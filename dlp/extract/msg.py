@@ -33,6 +33,7 @@ import olefile
 
 from dlp.extract import documents, lzfu, text
 from dlp.extract.mail import FILE_NAME_LABEL, HEADERS_PART
+from dlp.extract.members import location_segment
 from dlp.extract.node import CORRUPT, LIMIT_DEPTH, LIMIT_SIZE, UNSUPPORTED, Context, LimitReached, Node
 from dlp.model import Part
 
@@ -162,7 +163,7 @@ def _message(
         path = (*prefix, attachment)
         embedded = (*path, _EMBEDDED)
         fallback = "message.msg" if reader.exists(embedded) else "unnamed"
-        location = f"{base}/attachment[{index}]:{_segment(name or fallback)}"
+        location = f"{base}/attachment[{index}]:{location_segment(name or fallback)}"
         try:
             if not reader.exists(embedded):
                 yield from _file(node, ctx, reader, path, location, name, depth)
@@ -256,7 +257,3 @@ def _names(value: str | None) -> str | None:
     if value is None:
         return None
     return ", ".join(name.strip() for name in value.split(";") if name.strip())
-
-
-def _segment(name: str) -> str:
-    return _CONTROL.sub("?", name)[:512]

@@ -29,12 +29,12 @@ tnefparse was not taken: it is LGPL and reads every attribute into memory unboun
 from __future__ import annotations
 
 import codecs
-import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dlp.extract import documents, lzfu, text
+from dlp.extract.members import location_segment
 from dlp.extract.node import BLOCK, CORRUPT, LIMIT_SIZE, Blob, Context, Node
 from dlp.model import Part
 
@@ -62,7 +62,6 @@ _FIXED = {0x0002: 4, 0x0003: 4, 0x0004: 4, 0x0005: 8, 0x0006: 8, 0x0007: 8, 0x00
           0x0014: 8, 0x0040: 8, 0x0048: 16}  # fmt: skip
 _VARIABLE = frozenset((_PT_STRING8, _PT_UNICODE, _PT_BINARY, _PT_OBJECT))
 _IID = 16
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Reader = Callable[[Node, Context], Iterator[Part]]
 Record = tuple[int, int, int, int]
@@ -218,7 +217,7 @@ class _Reader:
             self.ctx.count_file()
             self.attachments += 1
             name = pending.long_name or pending.title
-            location = f"{self.base}/attachment[{self.attachments}]:{_segment(name or 'unnamed')}"
+            location = f"{self.base}/attachment[{self.attachments}]:{location_segment(name or 'unnamed')}"
             yield from self.ctx.descend(Node(location, blob, name, self.depth + 1, flags=pending.flags))
         finally:
             blob.close()
@@ -371,7 +370,3 @@ def _charset(codepage: int) -> str | None:
         return codecs.lookup("utf-8" if codepage == 65001 else f"cp{codepage}").name
     except LookupError:
         return None
-
-
-def _segment(name: str) -> str:
-    return _CONTROL.sub("?", name)[:512]

@@ -103,3 +103,11 @@ def test_a_value_in_an_attachment_name_is_one_finding(scanner: Scanner) -> None:
     )
     assert [f.location for f in result.findings if f.detector == "credit-card"] == ["message/headers"]
     assert UPLOAD_CARD not in json.dumps(result.to_dict())
+
+
+def test_an_upload_name_is_one_bounded_location_segment(scanner: Scanner) -> None:
+    odd = scanner.scan(Item.from_text(f"Card {CARD}", name="a\x00b\tc.txt"), ScanContext())
+    assert [p.location for p in odd.parts] == ["a?b?c.txt"]
+    assert {f.location for f in odd.findings} == {"a?b?c.txt"}
+    long = scanner.scan(Item.from_text("hello", name="n" * 5000 + ".txt"), ScanContext())
+    assert [p.location for p in long.parts] == ["n" * 512]
