@@ -10,6 +10,13 @@ a naive baseline (one stdlib `re` alternation of the same five patterns with the
 validators, one pass), and Microsoft Presidio when `--presidio` is given and it is
 installed (`pip install -e '.[bench]'` plus a spaCy English model). Scoring rules are in
 bench/README.md; `score()` is shared with tests/detect/test_precision_recall.py.
+
+Each corpus also gets a cost floor: what the engine's design cannot do without, timed
+alone on the corpus as one text (best of R runs): lower-casing it, one Aho-Corasick pass
+over every keyword of the built-in detectors, the one-byte character-class map and the
+digit-run anchor scan; and, per true value, the masked preview and keyed hash every
+finding must carry. Their sum bounds the MB/s any engine of this design reaches in
+CPython, before a single candidate is validated.
 """
 
 from __future__ import annotations
@@ -349,6 +356,58 @@ def _prefix(docs: Sequence[Doc], limit: int) -> list[Doc]:
     return out
 
 
+def _floor(docs: Sequence[Doc], runs: int, detectors: Path = ROOT / "detectors") -> None:
+    """Print the cost floor of the corpus (see the module docstring) in ms per MB."""
+    import ahocorasick_rs
+
+    from dlp.detect.anchors import classes, digit_runs
+    from dlp.detect.definition import load_folders
+    from dlp.detect.masking import MASKS, NORMALISERS, KeyedHasher
+    from dlp.detect.tabular import AGGREGATES
+
+    definitions = load_folders([detectors], {name: agg.check for name, agg in AGGREGATES.items()})
+    keywords = {
+        k for d in definitions for k in (*d.keywords, *d.negative_keywords, *(x.lower() for x in d.literals))
+    }
+    automaton = ahocorasick_rs.BytesAhoCorasick(
+        [k.encode() for k in keywords], implementation=ahocorasick_rs.Implementation.DFA
+    )
+    text = _joined(docs).text
+    low = text.lower()
+    data = low.encode()
+    kinds = classes(text)
+    by_id = {d.id: (MASKS[d.mask], NORMALISERS[d.normalise]) for d in definitions}
+    hasher = KeyedHasher(b"k" * 32)
+    values = [(*by_id[det], doc.text[s:e]) for doc in docs for det, s, e in doc.spans]
+
+    def best(step: Callable[[], object]) -> float:
+        times = []
+        for _ in range(max(runs, 3)):
+            start = time.process_time()
+            step()
+            times.append(time.process_time() - start)
+        return min(times) * 1000 / (len(text) / 1e6)
+
+    steps = {
+        "lower-case the text": best(text.lower),
+        f"Aho-Corasick pass, {len(keywords)} keywords": best(
+            lambda: automaton.find_matches_as_indexes(data, overlapping=True)
+        ),
+        "character-class map": best(lambda: classes(text)),
+        f"digit-run anchor scan ({len(digit_runs(kinds))} runs)": best(lambda: digit_runs(kinds)),
+        f"preview and keyed hash of each true value ({len(values)})": best(
+            lambda: [(mask(v), hasher(norm(v))) for mask, norm, v in values]
+        ),
+    }
+    total = sum(steps.values())
+    print("cost floor, ms per MB of this corpus as one text (best of runs):")
+    for name, ms in steps.items():
+        print(f"  {name}: {ms:.2f}")
+    print(
+        f"  together: {total:.2f} ms/MB, so at most {1000 / total:.0f} MB/s before any candidate is validated"
+    )
+
+
 def _print_scores(name: str, scores: Scores, mbps: float, timing: Timing, build: float, show: int) -> None:
     print(
         f"\n{name}: {mbps:.2f} MB/s (median CPU {timing.cpu:.3f} s, wall {timing.wall:.3f} s; "
@@ -462,6 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"\nspeed-up of ours vs naive ({density}): {speeds['ours'] / speeds['naive']:.1f}x "
                 f"per document, {joined_mbps['ours'] / joined_mbps['naive']:.1f}x as one part"
             )
+            _floor(docs, args.runs)
 
     print(
         "\n| corpus | engine | MB/s per document | MB/s as one part | "
