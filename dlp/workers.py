@@ -329,12 +329,17 @@ class ScanPool:
     def _release(self, worker: _Worker) -> None:
         with self._lock:
             self._untake(worker)
-            if self._closed or worker.generation != self._generation:
-                worker.stop()
-            else:
-                self._idle.append(worker)
-                self._serve_waiters()
-            self._released.notify_all()
+            self._shelve(worker)
+
+    def _shelve(self, worker: _Worker) -> None:
+        """Put a free slot back for waiting and later scans, or close it if its pool is
+        closed or its process is of an older generation. Called with the lock held."""
+        if self._closed or worker.generation != self._generation:
+            worker.stop()
+        else:
+            self._idle.append(worker)
+            self._serve_waiters()
+        self._released.notify_all()
 
     def _serve_waiters(self) -> None:
         """Start every waiting scan that may start now, in arrival order (a small item that
@@ -383,12 +388,7 @@ class ScanPool:
 
     def _add(self, slot: _Worker) -> None:
         with self._lock:
-            if self._closed or slot.generation != self._generation:
-                slot.stop()
-            else:
-                self._idle.append(slot)
-                self._serve_waiters()
-            self._released.notify_all()
+            self._shelve(slot)
 
     def reload(self, policies: PolicySet) -> None:
         """Use a new, already validated policy set for scans started from now on. Workers
