@@ -35,11 +35,17 @@ _PATTERNS = (
     re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
     re.compile(r"(?<!\d)\d(?:[ -]?\d){8,}(?!\d)"),
     re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
+    # starts only where a run starts: a run that is no secret is rejected once, not
+    # retried at each of its characters (quadratic: a 100,000-character path in an
+    # access log line held the event loop for two minutes)
     re.compile(
+        r"(?<![A-Za-z0-9+/_=-])"
         r"(?=[A-Za-z0-9+/_=-]*[a-z])(?=[A-Za-z0-9+/_=-]*[A-Z])(?=[A-Za-z0-9+/_=-]*\d)[A-Za-z0-9+/_=-]{24,}"
     ),
 )
-_EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+# a local part of at most 64 characters (RFC 5321), so a long run without an address
+# is not rescanned from each of its word boundaries
+_EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{0,63}@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
 
 _QUIET_LOGGERS = {"mail.log": logging.WARNING, "httpx": logging.WARNING, "httpcore": logging.WARNING}
 """Libraries that log protocol data (aiosmtpd logs received lines at DEBUG) stay at WARNING."""
