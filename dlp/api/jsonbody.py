@@ -49,6 +49,9 @@ class JsonBody(Generic[Model]):
             raise _invalid(f"body: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
         except RecursionError as exc:
             raise _invalid("body: the JSON is nested too deeply") from exc
+        except ValueError as exc:
+            # Python's int conversion limit: a number of more than 4300 digits
+            raise _invalid("body: the JSON holds a number with too many digits") from exc
         try:
             return self.model.model_validate(data)
         except ValidationError as exc:

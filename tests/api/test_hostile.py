@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from dlp.logging import RedactFilter
-from tests.api.conftest import serve
+from tests.api.conftest import Running, serve
 
 
 def test_long_path_does_not_stall_the_log_filter(tmp_path: Path) -> None:
@@ -27,3 +27,14 @@ def test_long_path_does_not_stall_the_log_filter(tmp_path: Path) -> None:
     access = [line for line in running.logs.lines if " 422" in line and line.startswith("127.0.0.1:")]
     assert len(access) == 1
     assert re.fullmatch(r'127\.0\.0\.1:\d+ - "GET /v1/quarantine/a{64000} HTTP/1\.1" 422', access[0])
+
+
+def test_json_number_with_too_many_digits_is_a_422(api: Running) -> None:
+    """json.loads raised ValueError (Python's 4300-digit int limit): it was a 500."""
+    with api.client("scanner") as client:
+        response = client.post("/v1/scan/text", content=b'{"text": ' + b"9" * 5000 + b"}")
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid request",
+        "detail": "body: the JSON holds a number with too many digits",
+    }
