@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError, MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 __all__ = ["BadUpload", "Spooled", "TooLarge", "clear_spool", "disposition_filename", "spool_body"]
@@ -247,7 +247,10 @@ async def _multipart(
 ) -> tuple[str | None, str | None]:
     field = _FileField(writer, limit)
     callbacks = {name: getattr(field, name) for name in dir(field) if name.startswith("on_")}
-    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    try:
+        parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    except FormParserError as exc:  # a boundary above RFC 2046's 70 characters by far
+        raise BadUpload(f"broken multipart body: {exc}") from exc
     received = 0
     async for chunk in stream:
         received += len(chunk)

@@ -38,3 +38,22 @@ def test_json_number_with_too_many_digits_is_a_422(api: Running) -> None:
         "error": "invalid request",
         "detail": "body: the JSON holds a number with too many digits",
     }
+
+
+def test_multipart_boundary_too_long_is_a_400(api: Running) -> None:
+    """python-multipart refuses a boundary above 256 characters when the parser is made,
+    with an exception the upload path did not catch: it was a 500."""
+    boundary = "b" * 5000
+    part = 'Content-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nx'
+    body = f"--{boundary}\r\n{part}\r\n--{boundary}--\r\n"
+    with api.client("scanner") as client:
+        response = client.post(
+            "/v1/scan",
+            content=body.encode(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "bad upload",
+        "detail": "broken multipart body: Boundary length 5000 exceeds maximum of 256",
+    }
