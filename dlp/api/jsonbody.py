@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 from dlp.api.errors import ApiError
 
@@ -40,7 +41,12 @@ class JsonBody(Generic[Model]):
 
     async def __call__(self, request: Request) -> Model:
         """The validated body, or a 422 `ApiError` saying what is wrong with it."""
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect as exc:
+            # Nobody reads the answer; it keeps a client leaving mid-body out of the
+            # error log (it was logged as an internal error with a traceback).
+            raise ApiError(400, "bad request", "the client went away before the body ended") from exc
         try:
             data: Any = json.loads(body)
         except UnicodeDecodeError as exc:

@@ -4,6 +4,8 @@ each gets a clear answer, never a 500 or a server that stops answering."""
 from __future__ import annotations
 
 import re
+import socket
+import time
 from pathlib import Path
 
 from dlp.logging import RedactFilter
@@ -57,3 +59,27 @@ def test_multipart_boundary_too_long_is_a_400(api: Running) -> None:
         "error": "bad upload",
         "detail": "broken multipart body: Boundary length 5000 exceeds maximum of 256",
     }
+
+
+def test_client_leaving_mid_json_body_is_no_internal_error(api: Running) -> None:
+    """A client that declares a body and closes the connection halfway: the server logged
+    an internal error with a traceback (no client saw it); it is a plain bad request now."""
+    host, port = api.url.removeprefix("http://").split(":")
+    request = (
+        f"POST /v1/scan/text HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {api.tokens['scanner']}\r\n"
+        'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"text": "half'
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(request.encode())
+    # The server logs what it makes of the disconnect as soon as it reads the end of the
+    # stream; nothing answers, so give it a second to show up.
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and not _errors(api):
+        time.sleep(0.05)
+    assert _errors(api) == []
+    with api.client("scanner") as client:
+        assert client.post("/v1/scan/text", json={"text": "hello"}).status_code == 200
+
+
+def _errors(api: Running) -> list[str]:
+    return [line for line in api.logs.lines if "internal error" in line or "Traceback" in line]
