@@ -61,10 +61,16 @@ def create_app(
         limiter=FailureLimiter(settings.http.auth_failures_per_minute),
         tokens=TokenCache(ttl=TOKEN_CACHE_SECONDS if settings.store == "sqlite" else 0.0),
     )
-    install_handlers(app)
-    for router in (scanning.router, review.router, admin.router, ops.router):
+    routers = (
+        scanning.router,
+        review.router,
+        admin.router,
+        ops.router,
+        ops.metrics_router(settings.http.metrics_public),
+    )
+    for router in routers:
         app.include_router(router)
-    app.include_router(ops.metrics_router(settings.http.metrics_public))
+    install_handlers(app, [*app.router.routes, *(route for router in routers for route in router.routes)])
     app.add_middleware(BodyLimit, limit=scanning.TEXT_LIMIT, streaming_paths=("/v1/scan",))
     app.add_middleware(ContentDecoding, max_ratio=settings.limits.max_ratio)
     app.add_middleware(HeadAsGet)

@@ -8,7 +8,7 @@ each route's OpenAPI entries for the statuses it can answer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Route
 
 from dlp.api.schemas import ErrorBody
 from dlp.errors import NotFound, ScanTimeout, StoreError
@@ -74,8 +75,22 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def install_handlers(app: FastAPI) -> None:
-    """Register the handlers that give every error the JSON shape."""
+def _allowed(routes: Sequence[BaseRoute], path: str) -> str:
+    """Every method some route takes at `path`. RFC 9110: a 405 names them all; the router
+    names only those of the first route with the path, so a path with a GET and a PATCH
+    route answered `Allow: GET`. GET routes take HEAD too (`HeadAsGet`)."""
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.fullmatch(path):
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+def install_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+    """Register the handlers that give every error the JSON shape; `routes` are every
+    route of the application, for the `Allow` header of a 405."""
 
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
@@ -87,7 +102,10 @@ def install_handlers(app: FastAPI) -> None:
             name = HTTPStatus(exc.status_code).phrase.lower()
         except ValueError:
             name = "error"
-        return error_response(exc.status_code, name, str(exc.detail), exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(routes, request.url.path)
+        return error_response(exc.status_code, name, str(exc.detail), headers)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

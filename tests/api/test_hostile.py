@@ -83,3 +83,15 @@ def test_client_leaving_mid_json_body_is_no_internal_error(api: Running) -> None
 
 def _errors(api: Running) -> list[str]:
     return [line for line in api.logs.lines if "internal error" in line or "Traceback" in line]
+
+
+def test_405_names_every_method_of_the_path(api: Running) -> None:
+    """/v1/incidents/{id} has a GET and a PATCH route; the router's 405 named only the
+    first (`Allow: GET`), and RFC 9110 wants every method the resource takes."""
+    with api.client("reviewer") as client:
+        response = client.delete("/v1/incidents/01M8W0AMT9SB64HRYRTGM5B7TR")
+        docs = client.post("/openapi.json")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, PATCH"
+    assert (docs.status_code, docs.headers["allow"]) == (405, "GET, HEAD")
+    assert response.json() == {"error": "method not allowed", "detail": "Method Not Allowed"}
