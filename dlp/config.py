@@ -65,6 +65,7 @@ class HttpSettings(_Section):
     max_upload_bytes: int = 104_857_600
     metrics_public: bool = True
     auth_failures_per_minute: int = 20
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class LimitSettings(_Section):

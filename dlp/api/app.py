@@ -12,6 +12,7 @@ from dlp import __version__
 from dlp.api import admin, ops, review, scanning
 from dlp.api.auth import ensure_admin_token
 from dlp.api.bodylimit import BodyLimit
+from dlp.api.bodytimeout import BodyTimeout
 from dlp.api.decoding import ContentDecoding
 from dlp.api.errors import install_handlers
 from dlp.api.head import HeadAsGet
@@ -74,4 +75,5 @@ def create_app(
     app.add_middleware(BodyLimit, limit=scanning.TEXT_LIMIT, streaming_paths=("/v1/scan",))
     app.add_middleware(ContentDecoding, max_ratio=settings.limits.max_ratio)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(BodyTimeout, seconds=settings.http.body_timeout_seconds)
     return app

@@ -95,3 +95,38 @@ def test_405_names_every_method_of_the_path(api: Running) -> None:
     assert response.headers["allow"] == "GET, HEAD, PATCH"
     assert (docs.status_code, docs.headers["allow"]) == (405, "GET, HEAD")
     assert response.json() == {"error": "method not allowed", "detail": "Method Not Allowed"}
+
+
+def test_body_that_stops_arriving_gets_408(tmp_path: Path) -> None:
+    """A client that declares a body and stops sending held its request open for ever
+    (uvicorn has no body timeout): JSON and upload routes alike answer 408 now."""
+    with serve(tmp_path / "var", http={"body_timeout_seconds": 1.0}) as running:
+        host, port = running.url.removeprefix("http://").split(":")
+        answers = []
+        for path, content_type in (("/v1/scan/text", "application/json"), ("/v1/scan", "text/plain")):
+            request = (
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {running.tokens['scanner']}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: 1000\r\n\r\n" + '{"text": "half'
+            )
+            with socket.create_connection((host, int(port)), timeout=10) as raw:
+                raw.sendall(request.encode())
+                answers.append(_read_answer(raw))
+    for answer in answers:
+        head, _, body = answer.partition("\r\n\r\n")
+        assert head.startswith("HTTP/1.1 408 ")
+        assert body == '{"error":"request timeout","detail":"no body bytes arrived for 1 s"}'
+
+
+def _read_answer(raw: socket.socket) -> str:
+    """One HTTP response read off a raw socket: the head, then Content-Length bytes."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += raw.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    declared = re.search(rb"(?i)content-length: (\d+)", head)
+    assert declared is not None
+    length = int(declared.group(1))
+    while len(body) < length:
+        body += raw.recv(65536)
+    return (head + b"\r\n\r\n" + body).decode()
