@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -368,10 +369,36 @@ class ScanResult:
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+class _MonotonicClock:
+    """The last id this process made, so that ids made within one millisecond (or
+    after the wall clock stepped back) still sort in the order they were made: lists
+    that page by id DESC show the newest first."""
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.lock = threading.Lock()
+
+    def reset(self) -> None:
+        """Forget the parent's last id in a forked child, so that two children never
+        both take the parent's last id plus one."""
+        self.last = 0
+        self.lock = threading.Lock()
+
+
+_CLOCK = _MonotonicClock()
+os.register_at_fork(after_in_child=_CLOCK.reset)
+
+
 def new_id(now: float | None = None) -> str:
-    """A ULID: 26 characters, sortable by creation time, 80 random bits."""
+    """A ULID: 26 characters, sortable by creation time, 80 random bits. Ids made on
+    the wall clock (no `now`) are strictly increasing within a process, as the ULID
+    spec's monotonic mode has it."""
     millis = int((time.time() if now is None else now) * 1000)
     value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    if now is None:
+        with _CLOCK.lock:
+            value = max(value, _CLOCK.last + 1)
+            _CLOCK.last = value
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])

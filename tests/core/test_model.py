@@ -18,6 +18,11 @@ def test_ulid_shape_and_order() -> None:
     assert set(first) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
+def test_ulids_made_in_one_millisecond_sort_in_the_order_made() -> None:
+    ids = [new_id() for _ in range(2000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
 def test_severity_and_confidence_order() -> None:
     assert max([Action.ALERT, Action.BLOCK, Action.QUARANTINE]) is Action.BLOCK
     assert Action.parse("Quarantine").exit_code == 2
