@@ -7,6 +7,7 @@ A `Scanner` is built once per process (or worker) from the settings and reused.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from dlp.edm import EdmMatcher, edm_folder, edm_key_path
 from dlp.errors import ConfigError
 from dlp.extract import extract
 from dlp.extract.mail import HEADERS_PART
-from dlp.extract.members import location_segment
+from dlp.extract.members import CUT_MARK, location_segment
 from dlp.keys import load_or_create_key
 from dlp.model import (
     Evidence,
@@ -41,6 +42,7 @@ in those names are located: `upload.csv#names`."""
 _MAX_NAMED = 1000
 _MIN_VALUE = 4
 _MAX_VALUE = 256
+_AFTER_CUT = re.compile(f"(^|[/#:]){CUT_MARK}.{{0,{_MAX_VALUE - 1}}}", re.DOTALL)
 MAX_FINDINGS_PER_DETECTOR = 1000
 """A 1 GiB export can hold millions of e-mail addresses; a result keeps the first
 thousand of each detector. Policy thresholds sit far below it, so decisions do not change."""
@@ -154,12 +156,13 @@ class Scanner:
     def _detect_in_names(
         self, item: Item, parts: dict[str, PartInfo], findings: list[Finding], named: dict[str, str]
     ) -> None:
-        """Detect in the item's own name and its members' names (an upload or a ZIP member
-        called `card 4111 1111 1111 1111.csv`): the values found are masked wherever the
-        names appear (locations, names, explanations), and are findings at
-        `<item>#names` unless the scan already found the same value (a mail's attachment
-        names are already in its `headers` part)."""
+        """Detect in the item's own name, its members' names and the segments of their
+        locations (an upload, a ZIP member or a folder in a ZIP called `card 4111 1111 1111
+        1111`): the values found are masked wherever the names appear (locations, names,
+        explanations), and are findings at `<item>#names` unless the scan already found
+        the same value (a mail's attachment names are already in its `headers` part)."""
         names = {info.name for info in parts.values() if info.name}
+        names.update(segment for info in parts.values() for segment in info.location.split("/"))
         if item.name:
             names.add(item.name)
         text = "\n".join(sorted(names))
@@ -179,10 +182,15 @@ class Scanner:
 
 
 def _masked(text: str, named: dict[str, str]) -> str:
-    """`text` with every detected value in `named` replaced by its masked preview."""
+    """`text` with every detected value in `named` replaced by its masked preview, and
+    with what follows each `CUT_MARK` that starts a name or a location segment (a name
+    cut to its end) dropped up to the longest value masked: a value cut in two there is
+    too short to detect."""
     for raw, preview in named.items():
         if raw in text:
             text = text.replace(raw, preview)
+    if CUT_MARK in text:
+        text = _AFTER_CUT.sub(lambda match: match.group(1) + CUT_MARK, text)
     return text
 
 
@@ -201,11 +209,10 @@ def _collect_values(part: Part, found: list[Finding], named: dict[str, str]) -> 
 def _mask_names(
     parts: tuple[PartInfo, ...], findings: list[Finding], named: dict[str, str]
 ) -> tuple[tuple[PartInfo, ...], list[Finding]]:
-    """Part locations and names with each detected value replaced by its masked preview:
-    an attachment named `card 4111 1111 1111 1111.txt` is found through the `headers`
-    part, and its location and name reach API responses, incidents and logs."""
-    if not named:
-        return parts, findings
+    """Part locations and names with each detected value replaced by its masked preview
+    and the pieces next to a cut dropped (`_masked`): an attachment named `card 4111 1111
+    1111 1111.txt` is found through the `headers` part, and its location and name reach
+    API responses, incidents and logs."""
     renamed: dict[str, str] = {}
     masked = []
     for info in parts:

@@ -22,7 +22,7 @@ from email.message import Message
 
 from dlp.extract import text
 from dlp.extract.guard import GuardTimeout, time_guard
-from dlp.extract.members import location_segment
+from dlp.extract.members import kept_name, location_segment
 from dlp.extract.mimeparse import parse_simple
 from dlp.extract.node import (
     BLOCK,
@@ -199,7 +199,7 @@ def _leaf(
     else:
         counters["attachment"] += 1
         location = f"{base}/attachment[{counters['attachment']}]:{location_segment(filename or 'unnamed')}"
-    name = None if filename is None else filename[-512:]
+    name = None if filename is None else kept_name(filename)
     child = Node(location, blob, name, depth + 1, content_type, charset, tuple(sorted(set(flags))))
     try:
         if not inline_text:

@@ -11,17 +11,35 @@ from dlp.extract.node import ENCRYPTED, LIMIT_RATIO, LIMIT_SIZE, RATIO_FLOOR, UN
 from dlp.extract.zipreader import ZipArchive, ZipEntry
 from dlp.model import Part
 
-__all__ = ["child_node", "location_segment", "member_location", "spool_zip_entry", "zip_members"]
+__all__ = [
+    "CUT_MARK",
+    "child_node",
+    "kept_name",
+    "location_segment",
+    "member_location",
+    "spool_zip_entry",
+    "zip_members",
+]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_SEGMENT = 512
+CUT_MARK = "\u2026"
+"""Stands in front of a name cut to its last 512 characters. A detected value cut in two
+there leaves a piece too short to detect: the scan drops what follows the mark, up to
+the longest value it masks (see `dlp.pipeline`)."""
+
+
+def kept_name(name: str) -> str:
+    """A name as results keep it: its last 512 characters (with the extension), after
+    `CUT_MARK` when it was longer (a TAR long name can be as large as the archive)."""
+    return name if len(name) <= _MAX_SEGMENT else CUT_MARK + name[-_MAX_SEGMENT:]
 
 
 def location_segment(name: str) -> str:
-    """A name (of an item, member or attachment) as one segment of a location: its first
-    512 characters, control characters replaced by `?` (cut first: a name can be as
-    large as its container)."""
-    return _CONTROL.sub("?", name[:_MAX_SEGMENT])
+    """A name (of an item, member or attachment) as one segment of a location: the kept
+    name (`kept_name`, cut first: a name can be as large as its container), control
+    characters replaced by `?`."""
+    return _CONTROL.sub("?", kept_name(name))
 
 
 def member_location(parent: str, name: str) -> str:
@@ -30,13 +48,13 @@ def member_location(parent: str, name: str) -> str:
 
 
 def child_node(node: Node, name: str, blob: Blob, flags: tuple[str, ...]) -> Node:
-    """The node of member `name` of `node`, one level deeper. The name keeps its last
-    512 characters (with the extension): a TAR long name can be as large as the archive,
-    and each copy of it (detection in names, masking) cost a worker 100 MB."""
+    """The node of member `name` of `node`, one level deeper. The name is bounded
+    (`kept_name`): a TAR long name can be as large as the archive, and each copy of it
+    (detection in names, masking) cost a worker 100 MB."""
     return Node(
         location=member_location(node.location, name),
         blob=blob,
-        name=posixpath.basename(name.rstrip("/"))[-_MAX_SEGMENT:] or None,
+        name=kept_name(posixpath.basename(name.rstrip("/"))) or None,
         depth=node.depth + 1,
         flags=flags,
     )

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from defusedxml.ElementTree import DefusedXMLParser
 
-from dlp.extract.members import spool_zip_entry, zip_members
+from dlp.extract.members import location_segment, spool_zip_entry, zip_members
 from dlp.extract.node import BLOCK, CORRUPT, ENCRYPTED, LIMIT_FILES, LIMIT_SIZE, Context, LimitReached, Node
 from dlp.extract.text import Chunker
 from dlp.extract.zipreader import ZipArchive, ZipEntry
@@ -36,7 +36,6 @@ MIME_TYPES = {
 _ODF = {MIME_TYPES[k]: k for k in ("odt", "ods", "odp")}
 _MAX_COLUMNS = 16384
 _MAX_REPEAT = 1000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CELL_BREAKS = re.compile(r"[\t\r\n]+")
 _DOCX_EXTRA = re.compile(r"^word/(header\d*|footer\d*|footnotes|endnotes|comments)\.xml$")
 _SLIDE = re.compile(r"^ppt/(slides/slide|notesSlides/notesSlide)(\d+)\.xml$")
@@ -241,7 +240,7 @@ class _Reader:
     def _sheet_part(
         self, sheet: str, text: str, offset: int, header: tuple[str, ...], flags: tuple[str, ...]
     ) -> Part:
-        location = f"{self.node.location}#{_CONTROL.sub('?', sheet)[:256]}"
+        location = f"{self.node.location}#{location_segment(sheet)}"
         table = Table("\t", header)
         return self.node.part(text, flags, offset=offset, location=location, mime=self.mime, table=table)
 

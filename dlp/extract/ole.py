@@ -32,6 +32,7 @@ from dataclasses import replace
 import olefile
 
 from dlp.extract import biff, msg, ppt
+from dlp.extract.members import location_segment
 from dlp.extract.node import CORRUPT, ENCRYPTED, LIMIT_SIZE, UNSUPPORTED, Context, LimitReached, Node
 from dlp.extract.text import text_parts
 from dlp.model import Part, Table
@@ -42,7 +43,6 @@ WORD_MIME = "application/msword"
 EXCEL_MIME = "application/vnd.ms-excel"
 POWERPOINT_MIME = "application/vnd.ms-powerpoint"
 _PRESENTATION = "PowerPoint Document"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CELL_BREAKS = re.compile(r"[\t\r\n]+")
 _WORD_IDENT = 0xA5EC
 _WORD_97 = 0xC1
@@ -117,7 +117,7 @@ def _workbook(node: Node, ctx: Context, ole: olefile.OleFileIO) -> Iterator[Part
         return
     yield node.part("", mime=EXCEL_MIME)
     for name, rows in books:
-        location = f"{node.location}#{_CONTROL.sub('?', name)[:256]}"
+        location = f"{node.location}#{location_segment(name)}"
         if rows is None:
             yield node.part("", (CORRUPT,), location=location, mime=EXCEL_MIME)
             continue

@@ -56,10 +56,9 @@ def test_card_in_a_file_name_is_found_and_masked(scanner: Scanner) -> None:
 
 
 def test_clean_file_names_are_kept(scanner: Scanner) -> None:
-    result = scanner.scan(
-        Item(data=mail("q3 plan.txt", "nothing"), name=None, declared_type="message/rfc822"), ScanContext()
-    )
-    assert [p.location for p in result.parts][-1] == "message/attachment[1]:q3 plan.txt"
+    data = mail("=?utf-8?q?q3_plan=E2=80=A6_final.txt?=", "nothing")
+    result = scanner.scan(Item(data=data, name=None, declared_type="message/rfc822"), ScanContext())
+    assert [p.location for p in result.parts][-1] == "message/attachment[1]:q3 plan\u2026 final.txt"
     assert result.findings == ()
 
 
@@ -110,4 +109,52 @@ def test_an_upload_name_is_one_bounded_location_segment(scanner: Scanner) -> Non
     assert [p.location for p in odd.parts] == ["a?b?c.txt"]
     assert {f.location for f in odd.findings} == {"a?b?c.txt"}
     long = scanner.scan(Item.from_text("hello", name="n" * 5000 + ".txt"), ScanContext())
-    assert [p.location for p in long.parts] == ["n" * 512]
+    # the last 512 characters, less the 255 after the cut where a value could be cut in two
+    assert [p.location for p in long.parts] == ["\u2026" + "n" * 253 + ".txt"]
+
+
+DIGITS = "4929180432771533"
+
+
+def zip_result(scanner: Scanner, names: list[str]) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(name, "hello\n")
+    item = Item(data=buffer.getvalue(), name="files.zip", declared_type=None)
+    return json.dumps(scanner.scan(item, ScanContext()).to_dict())
+
+
+@pytest.mark.parametrize("cut_at", [3, 8, 12, 15])
+def test_no_piece_of_a_value_cut_with_a_long_name_is_shown(scanner: Scanner, cut_at: int) -> None:
+    """A member name longer than 512 characters keeps its end; a card number across the
+    cut must not leave its first digits in the result (here the piece kept has 16 - cut_at
+    digits, too few to detect)."""
+    tail = "y" * (512 - (16 - cut_at) - 4) + ".csv"
+    name = "x" * 300 + " " + DIGITS + tail
+    assert len(name) > 512 and name[-512:].startswith(DIGITS[cut_at:] + "y")
+    shown = zip_result(scanner, [name])
+    assert DIGITS[cut_at:] + "y" not in shown
+    assert "y" * 200 + ".csv" in shown
+
+
+def test_a_card_in_a_folder_name_of_an_archive_is_masked(scanner: Scanner) -> None:
+    shown = zip_result(scanner, [f"card {DIGITS}/notes.txt"])
+    assert DIGITS not in shown
+    assert "files.zip/card 4929********1533/notes.txt" in shown
+
+
+def test_a_card_in_a_sheet_name_is_masked(scanner: Scanner) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = f"card {DIGITS}"
+    sheet.append(["hello"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    result = scanner.scan(Item(data=buffer.getvalue(), name="book.xlsx"), ScanContext())
+    shown = json.dumps(result.to_dict())
+    assert DIGITS not in shown
+    assert "book.xlsx#card 4929********1533" in shown

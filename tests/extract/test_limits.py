@@ -140,10 +140,12 @@ def test_shared_string_text_stops_at_the_total_limit() -> None:
 
 
 def test_long_member_names_are_cut() -> None:
+    """Names and location segments keep their last 512 characters (with the extension),
+    marked where cut."""
     name = "d/" + "n" * 200_000 + ".txt"
     parts = run(samples.tar_bytes({name: f"{CARD}\n".encode()}), "t.tar")
     assert [(p.location, p.name, p.text) for p in parts[1:]] == [
-        ("t.tar/d/" + "n" * 510, "n" * 508 + ".txt", f"{CARD}\n")
+        ("t.tar/\u2026" + "n" * 508 + ".txt", "\u2026" + "n" * 508 + ".txt", f"{CARD}\n")
     ]
 
 
@@ -151,7 +153,7 @@ def test_long_attachment_names_are_cut() -> None:
     name = "n" * 200_000 + ".txt"
     parts = run(samples.email_bytes({name: f"{CARD}\n".encode()}, body="hi\n"), "m.eml")
     assert [(p.location, p.name, p.text) for p in parts if "attachment" in p.location] == [
-        ("message/attachment[1]:" + "n" * 512, "n" * 508 + ".txt", f"{CARD}\n")
+        ("message/attachment[1]:\u2026" + "n" * 508 + ".txt", "\u2026" + "n" * 508 + ".txt", f"{CARD}\n")
     ]
 
 
