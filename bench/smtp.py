@@ -406,6 +406,7 @@ def main() -> None:
         _stop_sink(sink)
     runs = [_merge([r[index] for r in rounds]) for index in range(len(modes))]
     _report(runs, args, len(messages[0]), sink_kind)
+    _report_rounds(rounds)
 
 
 def _settings(state: Path, sink_port: int, scan: bool, args: argparse.Namespace) -> Settings:
@@ -482,6 +483,23 @@ def _report(runs: list[Run], args: argparse.Namespace, size: int, sink_kind: str
         f"pass-through {1000 * statistics.fmean(passthrough.latencies):.1f} ms"
     )
 
+
+def _report_rounds(rounds: list[list[Run]]) -> None:
+    """Scanning over pass-through within each round (the two ran minutes apart at most):
+    the spread shows how much of a run's ratio is this machine's noise."""
+    pairs = [(passthrough, scanning) for _, passthrough, scanning in rounds]
+    by_client: dict[str, list[tuple[float | None, float | None]]] = {
+        "smtp-source": [(s.source_rate, p.source_rate) for p, s in pairs],
+        "Python clients": [(s.rate, p.rate) for p, s in pairs],
+    }
+    for label, rates in by_client.items():
+        ratios = [scan / passed for scan, passed in rates if scan is not None and passed is not None]
+        if ratios:
+            each = ", ".join(f"{100 * ratio:.0f}%" for ratio in ratios)
+            print(
+                f"{label}, scanning / pass-through in each round: {each} "
+                f"(median {100 * statistics.median(ratios):.0f}%)"
+            )
 
 if __name__ == "__main__":
     main()
