@@ -46,6 +46,7 @@ class SmtpSettings(_Section):
     next_hop: str = "maildir:./var/outbox"
     client_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     max_message_bytes: int = 26_214_400
+    max_recipients: int = Field(default=1000, ge=1)
     message_timeout_seconds: float = 60.0
     next_hop_timeout_seconds: float = 30.0
     max_connections: int = 200

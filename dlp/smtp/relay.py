@@ -105,6 +105,7 @@ class Relay:
             admit=self._admit,
             on_close=self._connections.discard,
             closing=lambda: self._closing,
+            max_recipients=self._smtp.max_recipients,
             data_size_limit=self._smtp.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,

@@ -22,6 +22,7 @@ __all__ = [
     "SHUTTING_DOWN",
     "SMTPUTF8_UNSUPPORTED",
     "TOO_BIG",
+    "TOO_MANY_RECIPIENTS",
     "XFORWARD_OK",
     "XFORWARD_SYNTAX",
     "blocked",
@@ -39,6 +40,10 @@ never downgraded, when the next hop does not announce the extension."""
 SCAN_FAILED = "451 4.3.0 Message could not be scanned, try again later"
 INTERNAL_ERROR = "451 4.3.0 Internal error, try again later"
 TOO_BIG = "552 5.3.4 Message size exceeds fixed limit"
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+"""RFC 5321 4.5.3.1.10: the client sends the message to the recipients accepted so far,
+then the others in a later transaction (Postfix does, as for its own
+`smtpd_recipient_limit`)."""
 OVERLOADED = "421 4.3.2 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 CLIENT_REJECTED = "554 5.7.1 Client host not permitted to use this relay"

@@ -79,6 +79,7 @@ class RelaySMTP(SMTP):
         admit: Callable[[RelaySMTP], str | None],
         on_close: Callable[[RelaySMTP], None],
         closing: Callable[[], bool],
+        max_recipients: int,
         **kwargs: Any,
     ) -> None:
         limit = kwargs.get("data_size_limit")
@@ -93,6 +94,7 @@ class RelaySMTP(SMTP):
         self._admit = admit
         self._on_close = on_close
         self._closing = closing
+        self._max_recipients = max_recipients
         self.busy = False
 
     def _create_envelope(self) -> RelayEnvelope:
@@ -161,6 +163,9 @@ class RelaySMTP(SMTP):
     async def smtp_RCPT(self, arg: str | None) -> None:
         assert self.envelope is not None
         before = len(self.envelope.rcpt_tos)
+        if self.envelope.mail_from and before >= self._max_recipients:
+            await self.push(replies.TOO_MANY_RECIPIENTS)
+            return
         if self.envelope.mail_from and _bad_path(arg, "TO:", self, null_ok=False):
             await self.push(replies.BAD_RECIPIENT)
             return

@@ -97,7 +97,12 @@ def twin_servers() -> Iterator[tuple[int, _Capture, int, _Capture]]:
         a = await loop.create_server(lambda: SMTP(stock, loop=loop), "127.0.0.1", 0)
         b = await loop.create_server(
             lambda: RelaySMTP(
-                ours, admit=lambda _: None, on_close=lambda _: None, closing=lambda: False, loop=loop
+                ours,
+                admit=lambda _: None,
+                on_close=lambda _: None,
+                closing=lambda: False,
+                max_recipients=1000,
+                loop=loop,
             ),
             "127.0.0.1",
             0,

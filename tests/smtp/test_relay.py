@@ -189,6 +189,34 @@ async def test_broken_paths_are_refused_at_once(make_relay: RelayFactory, sink: 
     assert got.sender == "<>"
 
 
+
+async def test_recipients_past_the_limit_get_452_and_the_others_the_message(
+    make_relay: RelayFactory, sink: Sink
+) -> None:
+    """The first `max_recipients` are accepted; each further RCPT gets 452 4.5.3, so the
+    client sends the message to them in a later transaction (RFC 5321 4.5.3.1.10)."""
+    relay = await make_relay(_hop(sink), max_recipients=3)
+    commands = [
+        b"EHLO client.test",
+        b"MAIL FROM:<alice@corp.example>",
+        *(b"RCPT TO:<r%d@partner.example>" % n for n in range(5)),
+        b"DATA",
+        b"Subject: many\r\n\r\nhi\r\n.",
+        b"MAIL FROM:<alice@corp.example>",
+        b"RCPT TO:<r3@partner.example>",
+        b"RCPT TO:<r4@partner.example>",
+        b"DATA",
+        b"Subject: many\r\n\r\nhi\r\n.",
+    ]
+    seen = await asyncio.to_thread(_dialogue, relay.port, commands)
+    ok, more = b"250 2.0.0 OK", replies.TOO_MANY_RECIPIENTS.encode()
+    data, delivered = b"354 End data with <CR><LF>.<CR><LF>", replies.DELIVERED.encode()
+    assert seen[1:] == [b"250 HELP", ok, ok, ok, ok, more, more, data, delivered, ok, ok, ok, data, delivered]
+    assert [r.recipients for r in sink.received] == [
+        ("r0@partner.example", "r1@partner.example", "r2@partner.example"),
+        ("r3@partner.example", "r4@partner.example"),
+    ]
+
 async def test_pass_through_is_byte_identical_and_strips_forged_headers(
     make_relay: RelayFactory, sink: Sink
 ) -> None:
