@@ -23,8 +23,11 @@ __all__ = ["MAX_DEPTH", "parse_simple"]
 MAX_DEPTH = 8
 
 _BLANK = re.compile(r"\n(\r?\n)")
-_FIELD = re.compile(r"([\x21-\x39\x3b-\x7e]+):([^\n]*\n(?:[ \t][^\n]*\n)*)")
-_FIELDS = re.compile(r"(?:[\x21-\x39\x3b-\x7e]+:[^\n]*\n(?:[ \t][^\n]*\n)*)*")
+# Field starts, and lines that neither start a field nor continue one: searched line by
+# line, never matched as one repetition over the block (the regular-expression engine
+# keeps state for each repetition: a 12-MB header of continuation lines took 600 MB).
+_FIELD_START = re.compile(r"^([\x21-\x39\x3b-\x7e]+):", re.MULTILINE)
+_ODD_LINE = re.compile(r"^(?=[^\n])(?![ \t]|[\x21-\x39\x3b-\x7e]+:)", re.MULTILINE)
 _BOUNDARY_REST = re.compile(r"(--)?[ \t]*(?:\r?\n|\Z)")
 _PLAIN_ENCODINGS = ("7bit", "8bit", "binary")
 
@@ -58,10 +61,9 @@ def _entity(text: str, depth: int) -> Message:
         if blank is None:
             raise _Unsure
         block = text[: blank.start() + 1]
-        if _FIELDS.fullmatch(block) is None:
+        if block[0] in " \t" or _ODD_LINE.search(block) is not None:
             raise _Unsure
-        for field in _FIELD.finditer(block):
-            message.set_raw(field.group(1), field.group(2).lstrip(" \t").rstrip("\r\n"))
+        _set_fields(message, block)
         body = text[blank.end() :]
     maintype = message.get_content_maintype()
     if maintype == "message":
@@ -71,6 +73,22 @@ def _entity(text: str, depth: int) -> Message:
     else:
         message.set_payload(body)
     return message
+
+
+def _set_fields(message: Message, block: str) -> None:
+    """Every `Name: value` field of a header block (each line starts a field or continues
+    one), the value with its continuation lines, as the feed parser stores it."""
+    field = None
+    for following in _FIELD_START.finditer(block):
+        if field is not None:
+            _set_field(message, block, field, following.start())
+        field = following
+    if field is not None:
+        _set_field(message, block, field, len(block))
+
+
+def _set_field(message: Message, block: str, field: re.Match[str], end: int) -> None:
+    message.set_raw(field.group(1), block[field.end() : end].lstrip(" \t").rstrip("\r\n"))
 
 
 def _multipart(message: Message, body: str, depth: int) -> None:
