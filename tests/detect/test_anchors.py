@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dlp.detect.anchors import MIN_RUN, classes, digit_runs, hex_colons, letters_digits
+from tests.memory import traced_peak
 
 _REFERENCE_RUN = re.compile(r"[0-9](?=[0-9 \-./()]{5})[0-9]*(?:[ \-./()]{1,2}[0-9]+)*")
 _REFERENCE_IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}")
@@ -48,3 +49,13 @@ def test_offsets_are_character_offsets_after_non_ascii_text() -> None:
 def test_hex_colons_are_runs_shaped_like_ipv6_not_times() -> None:
     text = "at 10:30:00 from 2001:db8::1, 1:2:3:4:5:6:7:8 and fe80::1%eth0; ratio 16:9:4; Note::x"
     assert hex_colons(text) == [text.index(":db8"), text.index(":2:3"), text.index("::1%")]
+
+
+def test_a_long_run_is_found_without_state_per_group() -> None:
+    """One run of 500,000 digit groups (a 2-MB text "1 2 1 2 ..."): the regular-expression
+    engine kept state for each group, about 93 times the text's size. Memory is traced,
+    not timed."""
+    kinds = classes("1 2 " * 500_000)
+    runs, peak = traced_peak(lambda: digit_runs(kinds))
+    assert runs == [(0, len(kinds) - 1)]
+    assert peak < len(kinds)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import tracemalloc
 from email.message import EmailMessage, Message
 
 import pytest
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from dlp.extract.mimeparse import MAX_DEPTH, parse_simple
 from tests.extract import samples
 from tests.extract.test_malformed import MALFORMED, _cpython_messages
+from tests.memory import traced_peak
 
 Tree = tuple[object, ...]
 
@@ -217,11 +217,6 @@ def test_a_huge_header_is_read_without_regex_state_per_line(data: bytes, most: i
     """Matching the header block as one repetition kept the regular-expression engine's
     state for every line: 52 and 45 times the message's size (a 12-MB folded header took
     600 MB). Memory is traced, not timed."""
-    tracemalloc.start()
-    try:
-        message = parse_simple(data)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    message, peak = traced_peak(lambda: parse_simple(data))
     assert message is not None and message.get_payload() == "body\r\n"
     assert peak < most * len(data)
