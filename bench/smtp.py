@@ -501,5 +501,6 @@ def _report_rounds(rounds: list[list[Run]]) -> None:
                 f"(median {100 * statistics.median(ratios):.0f}%)"
             )
 
+
 if __name__ == "__main__":
     main()

@@ -189,7 +189,6 @@ async def test_broken_paths_are_refused_at_once(make_relay: RelayFactory, sink: 
     assert got.sender == "<>"
 
 
-
 async def test_recipients_past_the_limit_get_452_and_the_others_the_message(
     make_relay: RelayFactory, sink: Sink
 ) -> None:
@@ -216,6 +215,7 @@ async def test_recipients_past_the_limit_get_452_and_the_others_the_message(
         ("r0@partner.example", "r1@partner.example", "r2@partner.example"),
         ("r3@partner.example", "r4@partner.example"),
     ]
+
 
 async def test_pass_through_is_byte_identical_and_strips_forged_headers(
     make_relay: RelayFactory, sink: Sink
