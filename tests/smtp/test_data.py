@@ -14,6 +14,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dlp.config import SmtpSettings
 from dlp.smtp import replies
 from dlp.smtp.server import RelaySMTP
 from tests.smtp.conftest import RelayFactory
@@ -101,7 +102,7 @@ def twin_servers() -> Iterator[tuple[int, _Capture, int, _Capture]]:
                 admit=lambda _: None,
                 on_close=lambda _: None,
                 closing=lambda: False,
-                max_recipients=1000,
+                max_recipients=SmtpSettings().max_recipients,
                 loop=loop,
             ),
             "127.0.0.1",
