@@ -1,11 +1,13 @@
-"""The scan pool: real worker processes, several requests in flight per process, use
-from more than one event loop, a killed worker answered with `ScanTimeout` and replaced."""
+"""The scan pool: real worker processes, several requests in flight per process, small
+items in batches, use from more than one event loop, a killed worker answered with
+`ScanTimeout` and replaced."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +15,9 @@ import pytest
 
 from dlp.config import Settings
 from dlp.errors import ScanTimeout
-from dlp.model import Item, ScanContext
-from dlp.workers import SLOTS, SMALL_ITEM_BYTES, WORKER_NICENESS, ScanPool
+from dlp.model import Item, ScanContext, ScanResult
+from dlp.pipeline import Scanner
+from dlp.workers import BATCH_ITEMS, SLOTS, SMALL_ITEM_BYTES, WORKER_NICENESS, ScanPool, _scan_one
 
 CONTEXT = ScanContext(channel="api", sender="alice@corp.example", recipients=("bob@partner.example",))
 CARDS = ("4539 1488 0343 6467", "5425 2334 3010 9903", "4916 3385 0608 2832")
@@ -52,6 +55,65 @@ EXPECTED = {
 def test_concurrent_scans_each_get_their_own_result(pool: ScanPool) -> None:
     assert SLOTS == 2
     assert asyncio.run(_scan_all(pool)) == EXPECTED
+
+
+def test_more_scans_than_a_batch_each_get_their_own_result(pool: ScanPool) -> None:
+    count = 3 * BATCH_ITEMS + 5
+    texts = [f"Card: {CARDS[n % 3]} (#{n})" if n % 2 else f"Lunch at {n}?" for n in range(count)]
+
+    async def scan_all() -> list[tuple[str | None, int]]:
+        results = await asyncio.gather(
+            *(pool.scan(Item.from_text(text, name=f"{n}.txt"), CONTEXT) for n, text in enumerate(texts))
+        )
+        return [(r.item_name, len(r.findings)) for r in results]
+
+    assert asyncio.run(scan_all()) == [(f"{n}.txt", n % 2) for n in range(count)]
+
+
+SLOW_TEXT = "Order 4417 1234 5678 9112 on 2024-01-02, ref 12345678, tel 555-0100. " * 3_600
+"""Just under `SMALL_ITEM_BYTES`; one scan takes tens of milliseconds."""
+
+
+def test_a_caller_that_gives_up_leaves_its_batch_and_worker_alone(pool: ScanPool) -> None:
+    slow = Item.from_text(SLOW_TEXT)
+    assert slow.size < SMALL_ITEM_BYTES
+
+    async def scenario() -> tuple[str, list[int]]:
+        impatient = asyncio.create_task(pool.scan(slow, CONTEXT, timeout=0.01))
+        await asyncio.sleep(0)
+        results = await asyncio.gather(*(pool.scan(Item.from_text(f"Card: {c}"), CONTEXT) for c in CARDS))
+        with pytest.raises(ScanTimeout) as failed:
+            await impatient
+        return str(failed.value), [len(r.findings) for r in results]
+
+    pids = {w.process.process.pid for w in pool._idle}
+    assert asyncio.run(scenario()) == ("scan did not finish within 0 s", [1, 1, 1])
+    assert {w.process.process.pid for w in pool._idle} == pids
+
+
+def test_close_does_not_wait_for_a_batch_nobody_waits_for(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    pool = ScanPool(settings, workers=1)
+
+    async def scenario() -> float:
+        with pytest.raises(ScanTimeout):
+            await pool.scan(Item.from_text(SLOW_TEXT), CONTEXT, timeout=0.001)
+        started = time.monotonic()
+        pool.close()
+        return time.monotonic() - started
+
+    assert asyncio.run(scenario()) < settings.limits.max_seconds
+
+
+def test_an_item_whose_caller_gave_up_is_not_scanned(tmp_path: Path) -> None:
+    scanner = Scanner.from_settings(Settings(state_dir=tmp_path))
+    item = Item.from_text(f"Card: {CARDS[0]}")
+    late_ok, late = _scan_one(scanner, item, CONTEXT, None, time.monotonic() - 1)
+    ok, result = _scan_one(scanner, item, CONTEXT, None, time.monotonic() + 60)
+    assert (late_ok, type(late), str(late)) == (False, ScanTimeout, "the scan waited past its deadline")
+    assert ok
+    assert isinstance(result, ScanResult)
+    assert len(result.findings) == 1
 
 
 def test_one_pool_serves_several_event_loops(pool: ScanPool) -> None:
