@@ -79,7 +79,7 @@ def test_a_caller_that_gives_up_leaves_its_batch_and_worker_alone(pool: ScanPool
     assert slow.size < SMALL_ITEM_BYTES
 
     async def scenario() -> tuple[str, list[int]]:
-        impatient = asyncio.create_task(pool.scan(slow, CONTEXT, timeout=0.01))
+        impatient = asyncio.create_task(pool.scan(slow, CONTEXT, timeout=0.003))
         await asyncio.sleep(0)
         results = await asyncio.gather(*(pool.scan(Item.from_text(f"Card: {c}"), CONTEXT) for c in CARDS))
         with pytest.raises(ScanTimeout) as failed:
