@@ -17,7 +17,16 @@ from dlp.config import Settings
 from dlp.errors import ScanTimeout
 from dlp.model import Item, ScanContext, ScanResult
 from dlp.pipeline import Scanner
-from dlp.workers import BATCH_ITEMS, SLOTS, SMALL_ITEM_BYTES, WORKER_NICENESS, ScanPool, _scan_one
+from dlp.workers import (
+    BATCH_ITEMS,
+    SLOTS,
+    SMALL_ITEM_BYTES,
+    WORKER_NICENESS,
+    ScanPool,
+    _Request,
+    _scan_one,
+    _Worker,
+)
 
 CONTEXT = ScanContext(channel="api", sender="alice@corp.example", recipients=("bob@partner.example",))
 CARDS = ("4539 1488 0343 6467", "5425 2334 3010 9903", "4916 3385 0608 2832")
@@ -68,6 +77,28 @@ def test_more_scans_than_a_batch_each_get_their_own_result(pool: ScanPool) -> No
         return [(r.item_name, len(r.findings)) for r in results]
 
     assert asyncio.run(scan_all()) == [(f"{n}.txt", n % 2) for n in range(count)]
+
+
+def test_scans_queued_while_the_worker_is_busy_share_a_round_trip(
+    pool: ScanPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    real_call = _Worker.call
+
+    async def counted(self: _Worker, requests: list[_Request]) -> list[tuple[bool, object]]:
+        batches.append(len(requests))
+        return await real_call(self, requests)
+
+    monkeypatch.setattr(_Worker, "call", counted)
+
+    async def scan_all() -> list[int]:
+        items = [Item.from_text(f"Card: {CARDS[n % 3]} (#{n})") for n in range(40)]
+        return [len(r.findings) for r in await asyncio.gather(*(pool.scan(i, CONTEXT) for i in items))]
+
+    assert asyncio.run(scan_all()) == [1] * 40
+    assert sum(batches) == 40
+    assert max(batches) == BATCH_ITEMS
+    assert len(batches) <= 40 // 2
 
 
 SLOW_TEXT = "Order 4417 1234 5678 9112 on 2024-01-02, ref 12345678, tel 555-0100. " * 3_600
