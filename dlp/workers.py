@@ -205,9 +205,10 @@ class _Process:
                 raise ScanTimeout(f"a scan worker did not start (exit code {self.process.exitcode})")
 
     def kill(self) -> None:
-        """End the process now (a stuck or abandoned scan)."""
-        for slot in self.slots:
-            slot.stop()
+        """End the process now (a stuck or abandoned scan). Its channels stay open: a
+        read pending on one of them then ends at end of file and its caller discards
+        that channel, where closing it under the read would leave the read waiting for
+        ever (and its slot busy until the batch's deadline)."""
         with contextlib.suppress(Exception):
             self.process.kill()
         with contextlib.suppress(Exception):
@@ -515,11 +516,20 @@ class ScanPool:
             waiter.set_result(worker)
 
     def _discard(self, worker: _Worker) -> None:
+        """Kill the process of a slot that failed mid-request and replace it (once). Its
+        idle channels close now; a busy one is discarded by the task reading it."""
         dead = worker.process
         dead.kill()
+        worker.stop()
         with self._lock:
             self._untake(worker)
+            for slot in self._idle:
+                if slot.process is dead:
+                    slot.stop()
             self._idle = [slot for slot in self._idle if slot.process is not dead]
+            # A slot less in use can let a waiting scan start (small items may only
+            # use processes other than the dead one once it has none).
+            self._serve_waiters()
             self._released.notify_all()
             replace = not self._closed and dead.generation == self._generation and not dead.replaced
             dead.replaced = True

@@ -224,6 +224,29 @@ def test_small_items_keep_one_process_free(two_processes: ScanPool) -> None:
     assert used[1] > 0
 
 
+def test_a_worker_killed_with_both_channels_busy_stalls_nothing(two_processes: ScanPool) -> None:
+    slow = Item.from_text(SLOW_TEXT)
+
+    async def scenario() -> tuple[int, set[str], float]:
+        started = time.monotonic()
+        scans = [asyncio.create_task(two_processes.scan(slow, CONTEXT, timeout=30)) for _ in range(40)]
+        while len({w for w in two_processes._busy if w.small}) < SLOTS:
+            await asyncio.sleep(0.005)
+        (busy,) = {w.process for w in two_processes._busy}
+        assert busy.process.pid is not None
+        os.kill(busy.process.pid, signal.SIGKILL)
+        outcomes = await asyncio.gather(*scans, return_exceptions=True)
+        after = await two_processes.scan(Item.from_text(f"Card: {CARDS[0]}"), CONTEXT, timeout=30)
+        failures = {str(o) for o in outcomes if isinstance(o, BaseException)}
+        scanned = sum(isinstance(o, ScanResult) for o in outcomes) + len(after.findings)
+        return scanned, failures, time.monotonic() - started
+
+    scanned, failures, seconds = asyncio.run(scenario())
+    assert failures == {"a scan worker died"}
+    assert scanned > 1
+    assert seconds < 20
+
+
 def test_small_items_do_not_wait_behind_a_large_one(two_processes: ScanPool) -> None:
     large = Item.from_text("Order 4417 1234 5678 9112 on 2024-01-02, ref 12345678, tel 555-0100. " * 40_000)
     assert large.size > SMALL_ITEM_BYTES
