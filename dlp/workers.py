@@ -302,8 +302,9 @@ class ScanPool:
     ) -> ScanResult:
         """Scan in a worker; raise `ScanTimeout` past `timeout` seconds (default: the
         extraction time limit plus a margin for decoding and detection), counting any
-        wait for a free worker. `max_seconds` tightens the scan's own time limit (see
-        `Scanner.scan`), so the result comes back flagged before `timeout` kills it."""
+        wait for a free worker and for the items ahead in its batch. `max_seconds`
+        tightens the scan's own time limit (see `Scanner.scan`), so the result comes back
+        flagged before `timeout` runs out."""
         limit = timeout if timeout is not None else self._settings.limits.max_seconds + 5.0
         loop = asyncio.get_running_loop()
         request = _Request(item, context, max_seconds, time.monotonic() + limit, loop.create_future())
