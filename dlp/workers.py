@@ -375,11 +375,12 @@ class ScanPool:
         """Send `batch` on `worker` and hand each reply to its caller. A caller that gave
         up does not stop the batch; the worker is killed (and replaced) only when it dies
         or is still busy `_KILL_GRACE_SECONDS` after the last caller's deadline."""
-        if all(r.future.done() for r in batch):
+        worker.batch = batch
+        if not worker.awaited():
+            worker.batch = []
             self._release(worker)
             return
         last = max(r.deadline for r in batch) - time.monotonic()
-        worker.batch = batch
         try:
             async with asyncio.timeout(last + _KILL_GRACE_SECONDS):
                 replies = await worker.call(batch)
